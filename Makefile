@@ -1,0 +1,56 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both install what is missing, from PyPI and npm only.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMPS := .stamps
+
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc
+export APE_DATA_FOLDER := $(CURDIR)/.ape-data
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean
+
+deps: $(STAMPS)/python $(STAMPS)/npm
+
+$(STAMPS)/python: pyproject.toml constraints.txt
+	@mkdir -p $(STAMPS)
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	npx --no-install solhint --max-warnings 0 'contracts/**/*.sol'
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test-contracts: deps
+	QFL_EXPECT_PROVIDER=test $(BIN)/ape test tests/contracts
+
+test-anvil: deps
+	QFL_EXPECT_PROVIDER=foundry $(BIN)/ape test tests/contracts --network ethereum:local:foundry
+
+test-python: deps
+	$(BIN)/python -m pytest tests/python
+
+test: lint test-contracts test-anvil test-python
+
+demo: deps
+	$(BIN)/qflchain demo
+
+bench: deps
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf .build .ape-data $(STAMPS) .pytest_cache .ruff_cache

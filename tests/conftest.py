@@ -1,0 +1,1 @@
+"""Shared fixtures: ape's `accounts`, `project`, `chain` come from ape's pytest plugin."""
