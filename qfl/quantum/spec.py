@@ -47,7 +47,9 @@ class ModelSpec(BaseModel):
         if not 0.0 <= self.noise < 0.75:
             raise ValueError(f"noise={self.noise} is a depolarizing probability and must be in [0, 0.75)")
         if self.noise > 0 and self.n_qubits > 10:
-            raise ValueError(f"noise>0 simulates density matrices (4^n); n_qubits={self.n_qubits} must be <= 10")
+            raise ValueError(
+                f"noise>0 simulates density matrices (4^n); n_qubits={self.n_qubits} must be <= 10"
+            )
         if self.shots is not None and self.shots < 1:
             raise ValueError(f"shots={self.shots} must be a positive integer or None (exact expectations)")
         return self

@@ -35,7 +35,9 @@ class TrainConfig(BaseModel):
         if self.learning_rate <= 0 or self.prox_mu < 0:
             raise ValueError("learning_rate must be > 0 and prox_mu >= 0")
         if not callable(getattr(optax, self.optimizer, None)):
-            raise ValueError(f"optimizer={self.optimizer!r} is not an optax optimiser (try 'adam', 'sgd', 'adamw')")
+            raise ValueError(
+                f"optimizer={self.optimizer!r} is not an optax optimiser (try 'adam', 'sgd', 'adamw')"
+            )
         return self
 
 
@@ -110,7 +112,9 @@ def train_clients(
 ) -> np.ndarray:
     """Train every client from global_params at once -> (n_clients, n_params); seeds default to cfg.seed + i."""
     if len(Xs) != len(ys) or not Xs:
-        raise ValueError(f"need one label array per client and at least one client; got {len(Xs)} X, {len(ys)} y")
+        raise ValueError(
+            f"need one label array per client and at least one client; got {len(Xs)} X, {len(ys)} y"
+        )
     seeds = [cfg.seed + i for i in range(len(Xs))] if seeds is None else list(seeds)
     if len(seeds) != len(Xs):
         raise ValueError(f"got {len(seeds)} seeds for {len(Xs)} clients")
@@ -129,7 +133,7 @@ def train_clients(
         Y[i, : len(yy)] = yy
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     out = _clients_trainer(spec, cfg)(params0, X, Y, jnp.asarray(sizes, jnp.int32), keys)
-    return np.asarray(out, dtype=np.float32)
+    return np.array(out, dtype=np.float32)
 
 
 def train_local(spec: ModelSpec, params, X: np.ndarray, y: np.ndarray, cfg: TrainConfig) -> np.ndarray:
@@ -150,7 +154,9 @@ def _evaluator(spec: ModelSpec):
 
 def evaluate(spec: ModelSpec, params, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Mean cross-entropy 'loss' and 'accuracy' of one weight vector on (X, y)."""
-    loss, acc = _evaluator(spec)[0](check_params(spec, params), prepare_inputs(spec, X), _check_labels(spec, y))
+    loss, acc = _evaluator(spec)[0](
+        check_params(spec, params), prepare_inputs(spec, X), _check_labels(spec, y)
+    )
     return {"loss": float(loss), "accuracy": float(acc)}
 
 

@@ -1,0 +1,1 @@
+"""Federated numerics: aggregation rules, validator scoring, attack models (pure functions of arrays)."""

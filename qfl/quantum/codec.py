@@ -1,0 +1,124 @@
+"""Canonical weight bytes: same weights -> same bytes -> same CID.
+
+Layout (all little-endian):
+  magic  b"QFLW" | version u8 = 1 | dtype u8 (0 float32, 1 float16, 2 int8) | ndim u8 | reserved u8 = 0
+  spec digest 32 bytes (sha256 of ModelSpec.to_bytes())
+  ndim x u32 shape | int8 scale float32 (0 for other dtypes) | payload (prod(shape) values of dtype)
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+MAGIC = b"QFLW"
+VERSION = 1
+DTYPES: dict[str, tuple[int, np.dtype]] = {
+    "float32": (0, np.dtype("<f4")),
+    "float16": (1, np.dtype("<f2")),
+    "int8": (2, np.dtype("i1")),
+}
+_CODES = {code: name for name, (code, _) in DTYPES.items()}
+_FIXED = struct.Struct("<4sBBBB32s")
+
+WeightDtype = Literal["float32", "float16", "int8"]
+
+
+class CodecError(ValueError):
+    """Bytes that are not a valid weight blob, or weights that cannot be encoded."""
+
+
+@dataclass(frozen=True)
+class DecodedWeights:
+    """Decoded weights (float32), the spec digest they were made for, and the wire dtype."""
+
+    params: np.ndarray
+    spec_digest: bytes
+    dtype: str
+
+
+def _quantize(params: np.ndarray, dtype: str) -> tuple[np.ndarray, float]:
+    if dtype == "int8":
+        peak = float(np.max(np.abs(params))) if params.size else 0.0
+        scale = float(np.float32(peak / 127.0)) if peak > 0 else 1.0
+        q = np.clip(np.rint(params.astype(np.float64) / scale), -127, 127).astype(np.int8)
+        return q, scale
+    wire = DTYPES[dtype][1]
+    if dtype == "float16" and params.size and np.max(np.abs(params)) > 65504:
+        raise CodecError("weights exceed the float16 range (65504); encode as float32")
+    return params.astype(wire), 0.0
+
+
+def encode_weights(params, spec_digest: bytes, dtype: WeightDtype = "float32") -> bytes:
+    """Canonical bytes for weights (NaN/inf rejected, -0.0 stored as 0.0)."""
+    if dtype not in DTYPES:
+        raise CodecError(f"dtype={dtype!r} not supported; use one of {sorted(DTYPES)}")
+    if not isinstance(spec_digest, bytes | bytearray) or len(spec_digest) != 32:
+        raise CodecError("spec_digest must be the 32-byte sha256 from ModelSpec.digest()")
+    arr = np.asarray(params, dtype=np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise CodecError("weights contain NaN or inf; refuse to publish them")
+    if arr.ndim > 255:
+        raise CodecError(f"too many dimensions ({arr.ndim})")
+    arr = arr + np.float32(0.0)  # -0.0 + 0.0 == +0.0: one byte pattern per value
+    payload, scale = _quantize(arr, dtype)
+    header = _FIXED.pack(MAGIC, VERSION, DTYPES[dtype][0], arr.ndim, 0, bytes(spec_digest))
+    shape = struct.pack(f"<{arr.ndim}I", *arr.shape) + struct.pack("<f", scale)
+    return header + shape + np.ascontiguousarray(payload).tobytes()
+
+
+def decode_weights(data: bytes) -> DecodedWeights:
+    """Parse and check a weight blob; CodecError says which part is wrong."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise CodecError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < _FIXED.size:
+        raise CodecError(f"truncated header: {len(data)} bytes, need at least {_FIXED.size}")
+    magic, version, code, ndim, reserved, digest = _FIXED.unpack_from(data)
+    if magic != MAGIC:
+        raise CodecError(f"bad magic {magic!r}: not a QFLchain weight blob (expected {MAGIC!r})")
+    if version != VERSION:
+        raise CodecError(f"unsupported codec version {version}; this node reads version {VERSION}")
+    if code not in _CODES:
+        raise CodecError(f"unknown dtype code {code}")
+    if reserved != 0:
+        raise CodecError("reserved header byte must be 0")
+    off = _FIXED.size
+    need = off + 4 * ndim + 4
+    if len(data) < need:
+        raise CodecError(f"truncated shape: {len(data)} bytes, need {need}")
+    shape = struct.unpack_from(f"<{ndim}I", data, off)
+    (scale,) = struct.unpack_from("<f", data, off + 4 * ndim)
+    name = _CODES[code]
+    wire = DTYPES[name][1]
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(data) - need != count * wire.itemsize:
+        raise CodecError(
+            f"payload is {len(data) - need} bytes but shape {shape} of {name} needs {count * wire.itemsize}"
+        )
+    raw = np.frombuffer(data, dtype=wire, count=count, offset=need).reshape(shape)
+    if name == "int8":
+        if not (np.isfinite(scale) and scale > 0):
+            raise CodecError(f"int8 scale must be a positive finite float, got {scale}")
+        params = (raw.astype(np.float64) * scale).astype(np.float32)
+    else:
+        if scale != 0.0:
+            raise CodecError(f"scale must be 0 for {name}, got {scale}")
+        params = raw.astype(np.float32)
+    if not np.all(np.isfinite(params)):
+        raise CodecError("decoded weights contain NaN or inf")
+    return DecodedWeights(params=params, spec_digest=digest, dtype=name)
+
+
+def quantization_error(params, dtype: WeightDtype) -> dict[str, float]:
+    """Max and RMS absolute error of an encode/decode round trip at the given dtype."""
+    arr = np.asarray(params, dtype=np.float32)
+    back = decode_weights(encode_weights(arr, b"\0" * 32, dtype)).params
+    err = np.abs(back.astype(np.float64) - arr.astype(np.float64))
+    return {
+        "max_abs": float(err.max(initial=0.0)),
+        "rms": float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
+    }
