@@ -58,12 +58,16 @@ def _from_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
         try:
             with np.load(path, allow_pickle=False) as f:
                 if "X" not in f or "y" not in f:
-                    raise DatasetError(f"{path}: NPZ must hold arrays named 'X' and 'y'; found {sorted(f.files)}")
+                    raise DatasetError(
+                        f"{path}: NPZ must hold arrays named 'X' and 'y'; found {sorted(f.files)}"
+                    )
                 X, y = np.asarray(f["X"], np.float64), np.asarray(f["y"])
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: not a readable NPZ file ({exc})") from exc
         if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
-            raise DatasetError(f"{path}: X must be 2-D and y 1-D with one label per row; got {X.shape}, {y.shape}")
+            raise DatasetError(
+                f"{path}: X must be 2-D and y 1-D with one label per row; got {X.shape}, {y.shape}"
+            )
         return X, y
     raise DatasetError(f"{path}: unsupported file type {path.suffix!r}; use .csv or .npz")
 

@@ -56,7 +56,9 @@ def split_iid(X, y, n_clients: int, seed: int, val_fraction: float = 0.2) -> lis
     return _to_clients(X, y, parts, val_fraction, rng)
 
 
-def split_dirichlet(X, y, n_clients: int, alpha: float, seed: int, val_fraction: float = 0.2) -> list[ClientData]:
+def split_dirichlet(
+    X, y, n_clients: int, alpha: float, seed: int, val_fraction: float = 0.2
+) -> list[ClientData]:
     """Per class, share its rows among clients in Dirichlet(alpha) proportions (small alpha = strong skew)."""
     _check(X, y, n_clients)
     if alpha <= 0:
