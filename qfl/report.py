@@ -1,0 +1,146 @@
+"""Results of a run: per-round records, written as CSV/JSON, drawn as PNG plots, shown as a table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RoundRecord:
+    """What one round did, as measured by the simulator."""
+
+    round: int
+    accuracy: float
+    loss: float
+    accepted: int
+    rejected: int
+    attackers_rejected: int
+    attackers_total: int
+    gas: int
+    train_seconds: float
+    store_seconds: float
+    chain_seconds: float
+    other_seconds: float
+    bytes_stored: int
+    bytes_fetched: int
+    global_cid: str
+
+    @property
+    def wall_seconds(self) -> float:
+        return self.train_seconds + self.store_seconds + self.chain_seconds + self.other_seconds
+
+
+@dataclass
+class ClientRecord:
+    """One client's standing at the end of the run."""
+
+    index: int
+    address: str
+    attack: str
+    reputation: int
+    stake_eth: float
+    rewards_eth: float
+
+
+@dataclass
+class RunReport:
+    """Everything a run measured."""
+
+    name: str
+    initial_accuracy: float
+    rounds: list[RoundRecord] = field(default_factory=list)
+    clients: list[ClientRecord] = field(default_factory=list)
+    gas_by_method: dict[str, int] = field(default_factory=dict)
+    calls_by_method: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "initial_accuracy": self.initial_accuracy,
+            "rounds": [asdict(r) | {"wall_seconds": r.wall_seconds} for r in self.rounds],
+            "clients": [asdict(c) for c in self.clients],
+            "gas_by_method": self.gas_by_method,
+            "calls_by_method": self.calls_by_method,
+        }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_results(report: RunReport, out_dir: Path, plots: bool = True) -> list[Path]:
+    """Write rounds.csv, clients.csv, report.json (and PNG plots) into out_dir; return the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, rows in (
+        ("rounds.csv", report.to_json()["rounds"]),
+        ("clients.csv", report.to_json()["clients"]),
+    ):
+        if not rows:
+            continue
+        path = out_dir / name
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
+        with os.fdopen(fd, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+        written.append(path)
+    path = out_dir / "report.json"
+    _atomic_write(path, json.dumps(report.to_json(), indent=2, sort_keys=True))
+    written.append(path)
+    if plots and report.rounds:
+        written += _plot(report, out_dir)
+    return written
+
+
+def _plot(report: RunReport, out_dir: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = [0] + [r.round + 1 for r in report.rounds]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(rounds, [report.initial_accuracy] + [r.accuracy for r in report.rounds], marker="o")
+    axes[0].set(title="global model test accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1.02))
+    axes[1].bar([r.round + 1 for r in report.rounds], [r.accepted for r in report.rounds], label="accepted")
+    axes[1].bar(
+        [r.round + 1 for r in report.rounds],
+        [r.rejected for r in report.rounds],
+        bottom=[r.accepted for r in report.rounds],
+        label="rejected",
+    )
+    axes[1].set(title="updates per round", xlabel="round")
+    axes[1].legend()
+    parts = {
+        "train": [r.train_seconds for r in report.rounds],
+        "store": [r.store_seconds for r in report.rounds],
+        "chain": [r.chain_seconds for r in report.rounds],
+        "other": [r.other_seconds for r in report.rounds],
+    }
+    bottom = [0.0] * len(report.rounds)
+    for label, values in parts.items():
+        axes[2].bar([r.round + 1 for r in report.rounds], values, bottom=bottom, label=label)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    axes[2].set(title="wall time per round (s)", xlabel="round")
+    axes[2].legend()
+    fig.tight_layout()
+    path = out_dir / "rounds.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return [path]
