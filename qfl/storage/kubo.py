@@ -22,7 +22,14 @@ _ADD_PARAMS = {
     "hash": "sha2-256",
     "quieter": "true",
 }
-_NOT_FOUND_HINTS = ("not found", "no link named", "could not resolve", "does not exist", "no such")
+_NOT_FOUND_HINTS = (
+    "not found",
+    "no link named",
+    "could not resolve",
+    "does not exist",
+    "timed out",
+    "deadline",
+)
 
 
 class KuboRPCStore(ContentStore):
@@ -32,16 +39,20 @@ class KuboRPCStore(ContentStore):
         self,
         api_url: str = "http://127.0.0.1:5001",
         timeout: float = 30.0,
+        has_timeout: float = 1.0,
         retries: int = 3,
         backoff: float = 0.25,
         max_object_size: int = DEFAULT_MAX_OBJECT_SIZE,
         pin_on_put: bool = True,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.timeout, self.has_timeout = timeout, has_timeout
         self.retries, self.backoff, self.pin_on_put = retries, backoff, pin_on_put
         self.max_object_size = max_object_size
         self.counters = TrafficCounters()
-        self._client = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=timeout)
+        # the node gives up searching after `timeout` (its own `timeout` option); the socket waits a bit longer
+        http_timeout = httpx.Timeout(timeout + 5.0, connect=min(timeout, 5.0))
+        self._client = httpx.Client(base_url=f"{self.api_url}/api/v0", timeout=http_timeout)
 
     def __repr__(self) -> str:
         return f"KuboRPCStore({self.api_url!r})"
@@ -157,11 +168,12 @@ class KuboRPCStore(ContentStore):
                 raise StoreError(f"{self!r} answered pin/add {cid} with {answer!r}, not a Pins list")
 
     def has(self, cid: str) -> bool:
-        """Whether the node holds the root block of `cid` locally (asked offline: never searches the network)."""
+        """Whether the node holds the root block of `cid` locally (asked offline, for at most has_timeout s)."""
         with self.counters.measure("has"):
             cid = validate_cid(cid)
+            params = {"arg": cid, "offline": "true", "timeout": f"{self.has_timeout}s"}
             try:
-                self._json("block/stat", self._send("block/stat", {"arg": cid, "offline": "true"}))
+                self._json("block/stat", self._send("block/stat", params))
             except ObjectNotFound:
                 return False
             return True
