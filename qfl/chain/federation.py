@@ -5,11 +5,14 @@ The node, simulator and CLI use this module only; they never touch ape contract 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from typing import Any
 
 from ape.exceptions import ContractLogicError
 from ape.types import LogFilter
+from eth_abi import decode
+from eth_utils import function_signature_to_4byte_selector
 from hexbytes import HexBytes
 
 from qfl.chain.commitment import bits_to_words, words_to_bits
@@ -52,12 +55,39 @@ def _to_event(log: Any) -> FederationEvent:
     )
 
 
-def _custom_error(method: str, exc: ContractLogicError) -> FederationError:
+def _revert_data(message: str) -> bytes | None:
+    """Raw revert bytes from a message ape could not decode ('0x..' hex or a Python bytes literal)."""
+    text = message.strip().strip("'")
+    if text.startswith("0x"):
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError:
+            return None
+    if text.startswith(("b'", 'b"')):
+        try:
+            value = ast.literal_eval(text)
+        except (SyntaxError, ValueError):
+            return None
+        return value if isinstance(value, bytes) else None
+    return None
+
+
+def _custom_error(method: str, exc: ContractLogicError, contract_type: Any = None) -> FederationError:
     """The FederationError naming the contract's custom error (or the raw revert message)."""
     abi = getattr(exc, "abi", None)
     if abi is not None and getattr(abi, "type", "") == "error":
         inputs = getattr(exc, "inputs", {}) or {}
         return FederationError(method, abi.name, {k: _plain(v) for k, v in inputs.items()})
+    data = _revert_data(str(getattr(exc, "message", "") or ""))
+    if data is not None and len(data) >= 4 and contract_type is not None:
+        # Some providers hand back the revert bytes undecoded: match the selector ourselves.
+        for err in contract_type.errors:
+            if function_signature_to_4byte_selector(err.selector) == data[:4]:
+                types = [i.canonical_type for i in err.inputs]
+                values = decode(types, data[4:])
+                return FederationError(
+                    method, err.name, {i.name: _plain(v) for i, v in zip(err.inputs, values, strict=True)}
+                )
     return FederationError(method, "Revert", message=str(exc))
 
 
@@ -85,7 +115,7 @@ class Federation:
         try:
             receipt = fn(*args, sender=sender, value=value) if value else fn(*args, sender=sender)
         except ContractLogicError as exc:
-            raise _custom_error(name, exc) from exc
+            raise _custom_error(name, exc, self._contract.contract_type) from exc
         events = tuple(_to_event(log) for log in receipt.decode_logs())
         result = TxResult(
             name=name,
@@ -181,6 +211,10 @@ class Federation:
     def global_model(self, round_: int) -> bytes:
         """The global model digest of `round_` (zero bytes while not fixed; round 0 = initial model)."""
         return bytes(self._contract.globalModelOf(round_))
+
+    def model_spec(self) -> bytes:
+        """Digest of the model spec CID every node builds its circuit from."""
+        return bytes(self._contract.modelSpec())
 
     def members(self) -> tuple[str, ...]:
         """Registered clients."""
@@ -296,5 +330,5 @@ def deploy_federation(project: Any, sender: Any, params: FederationParams, fund_
     try:
         contract = sender.deploy(project.QFLFederation, params.as_tuple(), **kwargs)
     except ContractLogicError as exc:
-        raise _custom_error("deploy", exc) from exc
+        raise _custom_error("deploy", exc, project.QFLFederation.contract_type) from exc
     return Federation(contract)

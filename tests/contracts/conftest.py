@@ -104,7 +104,7 @@ class RoundDriver:
         self.fed, self.clients, self.sponsor = fed, clients, sponsor
 
     def commit(self, rnd, who=None):
-        for i, c in enumerate(who or self.clients):
+        for c in who or self.clients:
             tag = self.clients.index(c)
             self.fed.commit_update(rnd, make_commitment(cid_of(tag), salt_of(tag), c.address, rnd), sender=c)
 
