@@ -7,7 +7,8 @@ from qfl.data import DatasetError, load_dataset
 
 
 @pytest.mark.parametrize(
-    "name, n_classes, n_rows", [("digits01", 2, 360), ("digits", 10, 1797), ("iris", 3, 150), ("wine", 3, 178)]
+    "name, n_classes, n_rows",
+    [("digits01", 2, 360), ("digits", 10, 1797), ("iris", 3, 150), ("wine", 3, 178)],
 )
 def test_builtin_shapes_and_angle_range(name, n_classes, n_rows):
     ds = load_dataset(name, n_features=4, test_fraction=0.25, seed=0)

@@ -47,7 +47,11 @@ def ref_krum_scores(u, f):
     n = len(u)
     scores = []
     for i in range(n):
-        d = sorted(sum((float(a) - float(b)) ** 2 for a, b in zip(u[i], u[j], strict=True)) for j in range(n) if j != i)
+        d = sorted(
+            sum((float(a) - float(b)) ** 2 for a, b in zip(u[i], u[j], strict=True))
+            for j in range(n)
+            if j != i
+        )
         scores.append(sum(d[: n - f - 2]))
     return scores
 
@@ -70,7 +74,9 @@ def test_fedavg(case):
 
 def test_reputation_weighted_fedavg(case):
     u, n, r = case
-    np.testing.assert_allclose(reputation_weighted_fedavg(u, n, r), ref_weighted_mean(u, n * r), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        reputation_weighted_fedavg(u, n, r), ref_weighted_mean(u, n * r), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_coordinate_median(case):
@@ -92,7 +98,9 @@ def test_krum_and_multi_krum(case):
     np.testing.assert_array_equal(krum(u, f), u[int(np.argmin(scores))])
     m = 3
     best = sorted(sorted(range(len(u)), key=lambda i: scores[i])[:m])
-    np.testing.assert_allclose(multi_krum(u, f, m), ref_weighted_mean(u[best], np.ones(m)), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        multi_krum(u, f, m), ref_weighted_mean(u[best], np.ones(m)), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_weighted_mean_does_not_depend_on_permutation_of_equal_work():
@@ -115,7 +123,10 @@ sys.stdout.buffer.write(b''.join(o.tobytes() for o in outs))
 
 
 def test_outputs_bit_identical_across_processes():
-    runs = [subprocess.run([sys.executable, "-c", _SUBPROCESS], capture_output=True, check=True).stdout for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", _SUBPROCESS], capture_output=True, check=True).stdout
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1] and len(runs[0]) == 6 * 257 * 4
 
 

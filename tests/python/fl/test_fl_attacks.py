@@ -42,7 +42,9 @@ def test_colluders_submit_one_shared_malicious_update():
 def test_registry_dispatch():
     assert {a.kind for a in ATTACKS.values()} == {"data", "model", "group"}
     assert ATTACKS["label_flip"].kind == "data"
-    np.testing.assert_allclose(apply_attack("sign_flip", update=U, global_params=G, scale=1.0, seed=3), 2 * G - U)
+    np.testing.assert_allclose(
+        apply_attack("sign_flip", update=U, global_params=G, scale=1.0, seed=3), 2 * G - U
+    )
     np.testing.assert_array_equal(apply_attack("free_rider", global_params=G, update=U), G)
     with pytest.raises(ValueError, match="unknown attack"):
         apply_attack("ddos")

@@ -25,7 +25,12 @@ def run_rounds(ds, clients, rounds, aggregate, n_attackers=0, flip_scale=4.0):
     history = []
     for r in range(rounds):
         U = train_clients(
-            SPEC, g, [c.X_train for c in clients], [c.y_train for c in clients], CFG, [100 * r + i for i in range(10)]
+            SPEC,
+            g,
+            [c.X_train for c in clients],
+            [c.y_train for c in clients],
+            CFG,
+            [100 * r + i for i in range(10)],
         )
         for i in range(n_attackers):
             U[i] = sign_flip(U[i], g, flip_scale)

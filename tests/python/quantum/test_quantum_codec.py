@@ -25,7 +25,9 @@ sys.stdout.buffer.write(encode_weights(init_params(spec, 42), spec.digest(), sys
 @pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
 def test_bytes_identical_across_processes(dtype):
     runs = [
-        subprocess.run([sys.executable, "-c", _ENCODE_IN_SUBPROCESS, dtype], capture_output=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", _ENCODE_IN_SUBPROCESS, dtype], capture_output=True, check=True
+        ).stdout
         for _ in range(2)
     ]
     assert runs[0] == runs[1] == encode_weights(init_params(SPEC, 42), SPEC.digest(), dtype)
@@ -42,7 +44,9 @@ def test_float32_round_trip_is_exact():
 
 
 def test_negative_zero_is_canonical():
-    assert encode_weights(np.array([-0.0, 1.0]), b"\1" * 32) == encode_weights(np.array([0.0, 1.0]), b"\1" * 32)
+    assert encode_weights(np.array([-0.0, 1.0]), b"\1" * 32) == encode_weights(
+        np.array([0.0, 1.0]), b"\1" * 32
+    )
 
 
 @pytest.mark.parametrize("dtype, bound", [("float16", 2e-3), ("int8", 2e-2)])

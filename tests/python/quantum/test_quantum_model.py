@@ -90,7 +90,10 @@ def test_depolarizing_noise_shrinks_expectations():
     params = init_params(exact, 0)
     params[exact.n_circuit_params :] = [1.0, 1.0, 0.0, 0.0]
     X = np.random.default_rng(0).uniform(0, np.pi, (6, 3))
-    z_exact, z_noisy = np.abs(np.asarray(logits(exact, params, X))), np.abs(np.asarray(logits(noisy, params, X)))
+    z_exact, z_noisy = (
+        np.abs(np.asarray(logits(exact, params, X))),
+        np.abs(np.asarray(logits(noisy, params, X))),
+    )
     assert np.all(z_noisy <= z_exact + 1e-6) and z_noisy.mean() < 0.95 * z_exact.mean()
 
 

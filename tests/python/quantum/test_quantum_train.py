@@ -21,7 +21,9 @@ def digits01():
 def test_central_training_reaches_95_percent_on_digits_0_vs_1(digits01):
     params = init_params(SPEC, 0)
     before = evaluate(SPEC, params, digits01.X_test, digits01.y_test)
-    trained = train_local(SPEC, params, digits01.X_train, digits01.y_train, TrainConfig(epochs=3, learning_rate=0.1))
+    trained = train_local(
+        SPEC, params, digits01.X_train, digits01.y_train, TrainConfig(epochs=3, learning_rate=0.1)
+    )
     after = evaluate(SPEC, trained, digits01.X_test, digits01.y_test)
     assert after["accuracy"] >= 0.95
     assert after["loss"] < before["loss"]
