@@ -71,6 +71,7 @@ class KuboRPCStore(ContentStore):
         self, command: str, params: dict, files: dict | None = None, stream: bool = False
     ) -> httpx.Response:
         """POST one RPC command, retrying transport failures and 502/503/504 with exponential back-off."""
+        params = {"timeout": f"{self.timeout}s", **params}
         last: str = ""
         for attempt in range(self.retries + 1):
             if attempt:
