@@ -198,7 +198,10 @@ contract QFLFederation {
     /// @notice Last round started (0 before the first).
     uint32 public currentRound;
     /// @notice Reward pool (wei): funding plus slashes minus reserved rewards.
+    /// @dev Invariant: balance == totalStaked + totalWithdrawable + pool + reserved.
     uint256 public pool;
+    /// @notice Rewards reserved from the pool for the open round, paid or returned at `finalize` (wei).
+    uint256 public reserved;
     /// @notice Sum of the stakes of registered clients (wei).
     uint256 public totalStaked;
     /// @notice Sum of what accounts may withdraw (wei).
@@ -508,6 +511,7 @@ contract QFLFederation {
         if (n == 0) revert NoParticipants();
         if (pool < rewardPerRound) revert PoolUnderfunded(pool, rewardPerRound);
         pool -= rewardPerRound;
+        reserved += rewardPerRound;
         round = prev + 1;
         currentRound = uint32(round);
         Round storage r = _rounds[round];
@@ -619,6 +623,7 @@ contract QFLFederation {
         Tally memory t = _tally(round, r);
         uint256 paid = _settle(round, r, t);
         uint256 reward = r.reward;
+        reserved -= reward;
         pool += reward - paid; // what nobody earned goes back to the pool
         r.acceptedCount = uint16(t.acceptedCount);
         uint256[] storage acc = _accepted[round];

@@ -233,12 +233,16 @@ class Federation:
         return int(self._contract.balance)
 
     def accounting(self) -> dict[str, int]:
-        """Balance and its parts: stakes, withdrawable balances and pool (balance == sum of the three)."""
+        """Balance and its parts: stakes, withdrawable balances, free pool and the open round's reserved reward.
+
+        The contract keeps balance == total_staked + total_withdrawable + pool + reserved.
+        """
         return {
             "balance": self.balance(),
             "total_staked": int(self._contract.totalStaked()),
             "total_withdrawable": int(self._contract.totalWithdrawable()),
             "pool": self.pool(),
+            "reserved": int(self._contract.reserved()),
         }
 
     def proposal(self, round_: int, proposal_id: int) -> dict[str, Any]:

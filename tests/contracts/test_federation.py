@@ -410,7 +410,7 @@ def test_finalize_settles_reputation_rewards_and_slashes(driver, clients):
     with raises("WrongPhase"):
         fed.finalize(rnd, sender=driver.sponsor)
     acc = fed.accounting()
-    assert acc["balance"] == acc["total_staked"] + acc["total_withdrawable"] + acc["pool"]
+    assert acc["balance"] == acc["total_staked"] + acc["total_withdrawable"] + acc["pool"] + acc["reserved"]
 
 
 def test_silent_committer_silent_and_minority_validators(driver, clients, warp):
@@ -547,4 +547,7 @@ def test_three_rounds_end_to_end(driver, clients):
     for c in clients:
         fed.withdraw_rewards(sender=c)
     acc = fed.accounting()
-    assert acc["total_withdrawable"] == 0 and acc["balance"] == acc["total_staked"] + acc["pool"]
+    assert (
+        acc["total_withdrawable"] == 0
+        and acc["balance"] == acc["total_staked"] + acc["pool"] + acc["reserved"]
+    )
