@@ -1,0 +1,1 @@
+"""Reproducible speed / gas / accuracy measurements; each module writes benchmarks/results/<name>.md."""
