@@ -15,6 +15,8 @@ SIZES = {
     "one byte": 1,
     "exactly one chunk": CHUNK_SIZE,
     "one chunk + 1 byte": CHUNK_SIZE + 1,
+    "two chunks - 1 byte": 2 * CHUNK_SIZE - 1,
+    "1 MiB + 123 bytes": 1024 * 1024 + 123,
     "5 MiB random": 5 * 1024 * 1024,
     "174 chunks (one full node)": MAX_LINKS * CHUNK_SIZE,
     "175 chunks (second DAG level)": (MAX_LINKS + 1) * CHUNK_SIZE,

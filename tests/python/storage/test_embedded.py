@@ -207,6 +207,16 @@ def test_export_to_another_store(tmp_path: Path) -> None:
     assert all(target.get(cid) == source.get(cid) for cid in cids)
 
 
+def test_export_refuses_a_damaged_object(tmp_path: Path) -> None:
+    source = EmbeddedStore(tmp_path / "a")
+    cid = source.put(b"honest update")
+    object_file(source, cid).write_bytes(b"poisoned update")
+    target = EmbeddedStore(tmp_path / "b")
+    with pytest.raises(ContentMismatch, match=cid):
+        source.export_to(target)
+    assert not target.has(cid) and list(target.cids()) == []
+
+
 def test_open_store(tmp_path: Path) -> None:
     assert isinstance(open_store(None, tmp_path), EmbeddedStore)
     assert isinstance(open_store("embedded", tmp_path), EmbeddedStore)
