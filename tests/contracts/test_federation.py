@@ -551,3 +551,18 @@ def test_three_rounds_end_to_end(driver, clients):
         acc["total_withdrawable"] == 0
         and acc["balance"] == acc["total_staked"] + acc["pool"] + acc["reserved"]
     )
+
+
+# ---------------------------------------------------------------------------- reentrancy
+
+
+def test_withdraw_cannot_be_reentered(project, fed, contract, clients):
+    attacker = clients[0].deploy(project.ReentrantClient, fed.address)
+    attacker.join(sender=clients[0], value=MIN_STAKE)
+    attacker.quit(sender=clients[0])
+    assert fed.client_view(attacker.address).withdrawable == MIN_STAKE
+    before = fed.balance()
+    with ape.reverts(contract.TransferFailed):  # the re-entrant withdraw hits the lock, so the payment fails
+        attacker.attack(sender=clients[0])
+    assert fed.balance() == before and fed.client_view(attacker.address).withdrawable == MIN_STAKE
+    assert attacker.received() == 0

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+interface IFederation {
+    function register() external payable;
+    function leave() external;
+    function withdraw() external;
+}
+
+/// @title ReentrantClient
+/// @notice Test-only client that tries to re-enter `withdraw` from its receive hook.
+contract ReentrantClient {
+    /// @notice The federation under attack.
+    IFederation public federation;
+    /// @notice How many times the receive hook ran.
+    uint256 public received;
+
+    /// @notice Emitted when ETH arrives.
+    event Received(uint256 amount);
+
+    /// @param federation_ the federation to attack
+    constructor(IFederation federation_) {
+        federation = federation_;
+    }
+
+    /// @notice Register with the ETH sent as stake.
+    function join() external payable {
+        federation.register{value: msg.value}();
+    }
+
+    /// @notice Leave the federation (stake becomes withdrawable).
+    function quit() external {
+        federation.leave();
+    }
+
+    /// @notice Withdraw; the receive hook re-enters.
+    function attack() external {
+        federation.withdraw();
+    }
+
+    /// @notice Re-enter `withdraw` on the first payment (complex on purpose: this is the attack).
+    // solhint-disable-next-line no-complex-fallback
+    receive() external payable {
+        received += 1;
+        emit Received(msg.value);
+        if (received == 1) federation.withdraw();
+    }
+}
