@@ -142,3 +142,4 @@ def test_deploy_federation_validates_in_python(project, sponsor):
     fed = deploy_federation(project, sponsor, federation_params(num_rounds=2), fund_wei=ETHER)
     assert fed.pool() == ETHER and fed.params()["numRounds"] == 2
     assert Federation.at(project, fed.address).params() == fed.params()
+    assert fed.model_spec() == b"\xaa" * 32 and fed.sponsor() == sponsor.address
