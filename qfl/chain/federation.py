@@ -216,10 +216,6 @@ class Federation:
         """Digest of the model spec CID every node builds its circuit from."""
         return bytes(self._contract.modelSpec())
 
-    def model_spec(self) -> bytes:
-        """The digest of the model spec CIDv0 the federation trains."""
-        return bytes(self._contract.modelSpec())
-
     def sponsor(self) -> str:
         """The address that deployed the federation."""
         return str(self._contract.sponsor())
