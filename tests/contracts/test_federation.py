@@ -566,3 +566,13 @@ def test_withdraw_cannot_be_reentered(project, fed, contract, clients):
         attacker.attack(sender=clients[0])
     assert fed.balance() == before and fed.client_view(attacker.address).withdrawable == MIN_STAKE
     assert attacker.received() == 0
+
+
+def test_register_stake_beyond_uint96_reverts(fed, clients):
+    rich = clients[0]
+    try:
+        rich.balance = 2**97  # anvil lets us mint ETH; EthTester cannot, so this one runs on anvil only
+    except ape.exceptions.APINotImplementedError:
+        pytest.skip("provider cannot set balances (EthTester); covered by the anvil run")
+    with raises("StakeTooLarge"):
+        fed.register(2**96, sender=rich)
