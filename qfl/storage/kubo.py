@@ -104,7 +104,10 @@ class KuboRPCStore(ContentStore):
         arg = params.get("arg", "")
         if arg and any(hint in message.lower() for hint in _NOT_FOUND_HINTS):
             raise ObjectNotFound(str(arg).removeprefix("/ipfs/"), f"{self!r} ({message})")
-        raise StoreError(f"{self!r} refused /api/v0/{command} (HTTP {response.status_code}): {message}")
+        target = f" {arg}" if arg else ""
+        raise StoreError(
+            f"{self!r} refused /api/v0/{command}{target} (HTTP {response.status_code}): {message}"
+        )
 
     def _json(self, command: str, response: httpx.Response) -> dict:
         """The last JSON object of an answer (Kubo streams one per line), or StoreError on garbage."""
