@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from storage_helpers import kubo_cids, random_bytes
 
@@ -21,6 +22,8 @@ SIZES = {
     "174 chunks (one full node)": MAX_LINKS * CHUNK_SIZE,
     "175 chunks (second DAG level)": (MAX_LINKS + 1) * CHUNK_SIZE,
 }
+# plus sizes drawn at random (fixed seed) around and between chunk boundaries
+SIZES |= {f"random size {n}": int(n) for n in np.random.default_rng(42).integers(2, 3 * CHUNK_SIZE, 12)}
 
 
 @pytest.fixture(scope="module")
