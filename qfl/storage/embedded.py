@@ -141,7 +141,7 @@ class EmbeddedStore(ContentStore):
 
     def cids(self) -> Iterator[str]:
         """Every CID with an object file (temp files of interrupted writes are not objects)."""
-        for shard in sorted(self._objects.iterdir()):
+        for shard in sorted(p for p in self._objects.iterdir() if p.is_dir()):
             for path in sorted(shard.iterdir()):
                 if path.name.startswith(_TEMP_PREFIX):
                     continue
