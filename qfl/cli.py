@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from qfl.config import ConfigError, ExperimentConfig, load_config
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.toolchain import PROJECT_ROOT, configure_environment, project
 
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
 
@@ -132,6 +132,191 @@ def simulate(config_path: Path, out_dir: Path | None, no_plots: bool) -> None:
     """Run the experiment CONFIG_PATH (YAML) in-process; write CSV/JSON/PNG results to a folder."""
     cfg = _load(config_path)
     run_in_process(cfg, out_dir or Path("runs") / cfg.name, plots=not no_plots)
+
+
+# ---------------------------------------------------------------------- real participants
+
+
+def _open_store(address: str):
+    """A Kubo RPC URL, or a directory for the embedded store."""
+    from qfl.storage import EmbeddedStore, open_store
+
+    if address.startswith(("http://", "https://")):
+        return open_store(address, Path("."))
+    return EmbeddedStore(Path(address))
+
+
+def _network(value: str) -> str:
+    """Accept ape network choices and bare RPC URLs (as an ad-hoc local network)."""
+    from qfl.multiproc import network_choice
+
+    return network_choice(value) if value.startswith(("http://", "https://", "ws://")) else value
+
+
+def resolve_account(name: str):
+    """`test:N` -> ape test account N (local chains); anything else -> an `ape accounts` alias."""
+    import ape
+
+    if name.startswith("test:"):
+        return ape.accounts.test_accounts[int(name.split(":", 1)[1])]
+    try:
+        account = ape.accounts.load(name)
+    except Exception as exc:  # ape raises several kinds for a missing alias
+        raise click.UsageError(
+            f"no ape account called {name!r}: import one with `ape accounts import {name}`, or use test:N on a local chain"
+        ) from exc
+    account.set_autosign(True)  # passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt
+    return account
+
+
+def _atomic_json(path: Path, payload: dict) -> None:
+    import json
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _read_deployment(path: Path) -> dict:
+    import json
+
+    if not path.is_file():
+        raise click.UsageError(f"deployment file {path} does not exist: run `qflchain deploy` first")
+    return json.loads(path.read_text())
+
+
+network_option = click.option(
+    "--network", default="ethereum:local:test", show_default=True, help="ape network choice or an RPC URL"
+)
+store_option = click.option(
+    "--store", default="runs/store", show_default=True, help="embedded store directory or Kubo RPC URL"
+)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@network_option
+@click.option(
+    "--account", default="test:0", show_default=True, help="sponsor: test:N or an ape account alias"
+)
+@store_option
+@click.option(
+    "--out", "out_path", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
+)
+def deploy(config_path: Path, network: str, account: str, store: str, out_path: Path) -> None:
+    """Publish the model spec and initial weights, deploy and fund a federation, record its address."""
+    import ape
+
+    from qfl.sim import deploy_from_config, load_federated_data
+
+    cfg = _load(config_path)
+    content = _open_store(store)
+    test_set, _ = load_federated_data(cfg)
+    with ape.networks.parse_network_choice(_network(network)):
+        sponsor = resolve_account(account)
+        federation, spec = deploy_from_config(cfg, project(), sponsor, content, test_set.n_classes)
+        block = ape.chain.blocks.head.number
+    _atomic_json(out_path, {"network": network, "address": federation.address, "block": block})
+    click.echo(f"federation {federation.address} deployed at block {block}; recorded in {out_path}")
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@network_option
+@click.option(
+    "--deployment", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
+)
+@click.option(
+    "--client-index", type=int, required=True, help="which data shard of the config this client holds"
+)
+@click.option("--account", required=True, help="test:N or an ape account alias")
+@store_option
+@click.option(
+    "--state-dir", type=click.Path(path_type=Path), required=True, help="where the pending commitment lives"
+)
+@click.option(
+    "--poll", type=float, default=0.2, show_default=True, help="seconds between chain reads when idle"
+)
+def node(
+    config_path: Path,
+    network: str,
+    deployment: Path,
+    client_index: int,
+    account: str,
+    store: str,
+    state_dir: Path,
+    poll: float,
+) -> None:
+    """Run one participant until the federation's last round is done (restart it any time: it resumes)."""
+    import ape
+
+    from qfl.chain import Federation
+    from qfl.node import Node, NodeIdentity
+    from qfl.quantum.spec import ModelSpec
+    from qfl.sim import WEI, load_federated_data, training_config
+    from qfl.storage import digest_to_cid
+
+    cfg = _load(config_path)
+    if not 0 <= client_index < cfg.n_clients:
+        raise click.UsageError(
+            f"--client-index {client_index} outside 0..{cfg.n_clients - 1} of {config_path}"
+        )
+    content = _open_store(store)
+    _, parts = load_federated_data(cfg)
+    address = _read_deployment(deployment)["address"]
+    with ape.networks.parse_network_choice(_network(network)):
+        federation = Federation.at(project(), address)
+        signer = resolve_account(account)
+        spec = ModelSpec.from_bytes(content.get(digest_to_cid(federation.model_spec())))
+        if not federation.client_view(signer.address).registered:
+            federation.register(int(cfg.protocol.stake_eth * WEI), sender=signer)
+            click.echo(f"client {client_index} registered as {signer.address}", err=True)
+        attack = cfg.attackers().get(client_index)
+        participant = Node(
+            federation=federation,
+            store=content,
+            spec=spec,
+            identity=NodeIdentity(
+                account=signer,
+                index=client_index,
+                data=parts[client_index],
+                state_dir=state_dir,
+                attack=attack.kind if attack else None,
+                attack_strength=attack.strength if attack else 1.0,
+            ),
+            training=training_config(cfg),
+            aggregation=cfg.aggregation,
+            seed=cfg.seed,
+            min_members=cfg.n_clients,
+            log=lambda line: click.echo(line, err=True),
+        )
+        while not participant.finished():
+            action = participant.step()
+            if action:
+                click.echo(f"client {client_index} round {federation.current_round()}: {action}", err=True)
+            else:
+                time.sleep(poll)
+        click.echo(f"client {client_index} done: {federation.client_view(signer.address)}", err=True)
+
+
+@main.command()
+@network_option
+@click.option(
+    "--deployment", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
+)
+def status(network: str, deployment: Path) -> None:
+    """What the current round is doing: phase, commits, reveals, committee votes, reputation and balances."""
+    import ape
+    from rich.console import Console
+
+    from qfl.chain import Federation
+    from qfl.status import render_status
+
+    address = _read_deployment(deployment)["address"]
+    with ape.networks.parse_network_choice(_network(network)):
+        Console().print(render_status(Federation.at(project(), address)))
 
 
 if __name__ == "__main__":

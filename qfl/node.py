@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +34,23 @@ from qfl.quantum.train import TrainConfig, train_local
 from qfl.storage import ContentStore, cid_to_digest, compute_cid, digest_to_cid
 
 # Reverts that only mean "someone else already did it" when several nodes race for the same public action.
-RACE_ERRORS = {"WrongPhase", "PreviousRoundOpen", "ProposalDecided", "AlreadyAttested"}
+# "Already..." reverts mean our own earlier transaction landed before a crash: the action is done.
+RACE_ERRORS = {
+    "WrongPhase",
+    "PreviousRoundOpen",
+    "AllRoundsDone",
+    "ProposalDecided",
+    "AlreadyAttested",
+    "AlreadyCommitted",
+    "AlreadyRevealed",
+    "AlreadyVoted",
+}
+
+
+def crash_point(name: str, round_: int) -> None:
+    """Fault injection for the restart tests: QFL_CRASH_AT=name:round kills this process at that point."""
+    if os.environ.get("QFL_CRASH_AT") == f"{name}:{round_}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -86,6 +103,7 @@ class Node:
     training: TrainConfig
     aggregation: str = "reputation_weighted_fedavg"
     seed: int = 0
+    min_members: int = 1  # do not open round 1 before this many clients registered
     timers: Timers = field(default_factory=Timers)
     log: Callable[[str], None] = lambda message: None
 
@@ -209,7 +227,9 @@ class Node:
         cid = self.store_weights(update)
         pending = PendingUpdate(round_, cid, "0x" + secrets.token_hex(32), len(self._train_data.y_train))
         self._save_pending(pending)
+        crash_point("saved", round_)
         self._send_commit(pending)
+        crash_point("commit", round_)
 
     def _send_commit(self, pending: PendingUpdate) -> None:
         commitment = make_commitment(
@@ -237,6 +257,9 @@ class Node:
             round_ = self.federation.current_round()
         num_rounds = self.num_rounds
         if round_ == 0:
+            with self.timers.measure("chain"):
+                if len(self.federation.members()) < self.min_members:
+                    return None
             return "start_round" if self._send("start_round") else None
         view = self._view(round_)
         handler = {

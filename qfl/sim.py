@@ -278,7 +278,9 @@ def build_in_process(
     test_set, parts = load_federated_data(cfg)
     accounts = _test_accounts(cfg.n_clients + 1)
     sponsor, clients = accounts[0], accounts[1:]
-    project = ape.project
+    from qfl.toolchain import project as ape_project
+
+    project = ape_project()
     federation, spec = deploy_from_config(cfg, project, sponsor, store, test_set.n_classes)
     stake = int(cfg.protocol.stake_eth * WEI)
     attackers = cfg.attackers()

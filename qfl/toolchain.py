@@ -18,3 +18,10 @@ def configure_environment(root: Path = PROJECT_ROOT) -> None:
     node_bin = str(root / "node_modules" / ".bin")
     if node_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = node_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+def project():
+    """This repository's ape project (contracts compiled on first use), wherever the command runs from."""
+    import ape
+
+    return ape.Project(PROJECT_ROOT)
