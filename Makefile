@@ -12,7 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean
 
-deps: $(STAMPS)/python $(STAMPS)/npm
+deps: $(STAMPS)/python $(STAMPS)/npm $(STAMPS)/ipfs-rpc
 
 $(STAMPS)/python: pyproject.toml constraints.txt
 	@mkdir -p $(STAMPS)
@@ -24,6 +24,12 @@ $(STAMPS)/python: pyproject.toml constraints.txt
 $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
 	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# js-ipfs with the Kubo RPC API, for the storage tests against a real node (tools/ipfs-rpc/README).
+$(STAMPS)/ipfs-rpc: tools/ipfs-rpc/package.json tools/ipfs-rpc/package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error --prefix tools/ipfs-rpc
 	@touch $@
 
 lint: deps

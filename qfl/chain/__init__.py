@@ -1,6 +1,5 @@
 """Typed bindings to the federation contracts, event reading and gas accounting."""
 
-from qfl.chain.cid import cid_to_digest, digest_to_cid
 from qfl.chain.commitment import bits_to_words, make_commitment, words_to_bits
 from qfl.chain.errors import FederationError
 from qfl.chain.federation import Federation, deploy_federation
@@ -16,6 +15,7 @@ from qfl.chain.types import (
     TxResult,
     ValidatorOutcome,
 )
+from qfl.storage.cid import cid_to_digest, digest_to_cid  # one CID codec, owned by the storage layer
 
 __all__ = [
     "ClientView",

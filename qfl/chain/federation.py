@@ -6,13 +6,15 @@ The node, simulator and CLI use this module only; they never touch ape contract 
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from ape.exceptions import ContractLogicError
 from ape.types import LogFilter
-from eth_abi import decode
-from eth_utils import function_signature_to_4byte_selector
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 
 from qfl.chain.commitment import bits_to_words, words_to_bits
@@ -91,12 +93,64 @@ def _custom_error(method: str, exc: ContractLogicError, contract_type: Any = Non
     return FederationError(method, "Revert", message=str(exc))
 
 
+def _named(abi_type: Any, value: Any) -> Any:
+    """An eth_abi value as the shape ape would give: structs with attribute names, checksummed addresses."""
+    kind = abi_type.type
+    if kind.startswith("tuple"):
+        if kind.endswith("[]"):
+            item = abi_type.model_copy(update={"type": kind[:-2]})
+            return [_named(item, v) for v in value]
+        return SimpleNamespace(
+            **{c.name: _named(c, v) for c, v in zip(abi_type.components, value, strict=True)}
+        )
+    if kind == "address":
+        return to_checksum_address(value)
+    if kind == "address[]":
+        return [to_checksum_address(v) for v in value]
+    return value
+
+
 class Federation:
     """One deployed QFLFederation; signers are ape accounts passed as `sender`."""
+
+    # A view result is reused while the chain head has not moved and for at most this many seconds (phases
+    # can also turn by wall-clock time with no new block, so a cached read never outlives a second).
+    VIEW_TTL = 1.0
 
     def __init__(self, contract: Any):
         self._contract = contract
         self.gas = GasLedger()
+        self._views: dict[tuple, tuple[int, float, Any]] = {}
+        self._address = str(contract.address)
+        self._web3 = contract.provider.web3
+        self._abis: dict[str, Any] = {}
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """A view call by plain eth_call + eth_abi: the node's hot reads, ~5x faster than through ape's
+        contract objects (which re-check the code, serialise and decode into pydantic models every time)."""
+        abi = self._abis.get(method)
+        if abi is None:
+            abi = next(a for a in self._contract.contract_type.view_methods if a.name == method)
+            self._abis[method] = abi
+        types = [i.canonical_type for i in abi.inputs]
+        data = function_signature_to_4byte_selector(abi.selector) + encode(types, list(args))
+        raw = self._web3.eth.call({"to": self._address, "from": self._address, "data": data})
+        values = decode([o.canonical_type for o in abi.outputs], bytes(raw))
+        named = [_named(o, v) for o, v in zip(abi.outputs, values, strict=True)]
+        return named[0] if len(named) == 1 else tuple(named)
+
+    def _view(self, key: tuple, read: Callable[[], Any]) -> Any:
+        """`read()` once per block: many nodes polling the same round in one process share the answer."""
+        head = int(self._web3.eth.block_number)
+        now = time.monotonic()
+        hit = self._views.get(key)
+        if hit is not None and hit[0] == head and now - hit[1] < self.VIEW_TTL:
+            return hit[2]
+        value = read()
+        if len(self._views) > 4096:
+            self._views.clear()
+        self._views[key] = (head, now, value)
+        return value
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -198,7 +252,7 @@ class Federation:
     # ------------------------------------------------------------------ views
     def current_round(self) -> int:
         """The last round started (0 before the first)."""
-        return int(self._contract.currentRound())
+        return self._view(("currentRound",), lambda: int(self._call("currentRound")))
 
     def phase(self, round_: int) -> RoundPhase:
         """The phase `round_` is in now."""
@@ -210,7 +264,10 @@ class Federation:
 
     def global_model(self, round_: int) -> bytes:
         """The global model digest of `round_` (zero bytes while not fixed; round 0 = initial model)."""
-        return bytes(self._contract.globalModelOf(round_))
+        return self._view(
+            ("globalModelOf", round_),
+            lambda: bytes(self._call("globalModelOf", round_)),
+        )
 
     def model_spec(self) -> bytes:
         """Digest of the model spec CID every node builds its circuit from."""
@@ -222,7 +279,7 @@ class Federation:
 
     def members(self) -> tuple[str, ...]:
         """Registered clients."""
-        return tuple(str(a) for a in self._contract.members())
+        return self._view(("members",), lambda: tuple(str(a) for a in self._call("members")))
 
     def params(self) -> dict[str, int]:
         """The numeric federation parameters as the contract holds them."""
@@ -262,9 +319,13 @@ class Federation:
 
     def client_view(self, address: Any) -> ClientView:
         """A client's stake, reputation, withdrawable balance and latest commitment."""
-        v = self._contract.getClient(address)
+        address = str(getattr(address, "address", address))
+        return self._view(("getClient", address.lower()), lambda: self._client_view(address))
+
+    def _client_view(self, address: str) -> ClientView:
+        v = self._call("getClient", address)
         return ClientView(
-            address=str(getattr(address, "address", address)),
+            address=address,
             registered=bool(v.registered),
             stake=int(v.stake),
             reputation=int(v.reputation),
@@ -277,7 +338,10 @@ class Federation:
 
     def round_view(self, round_: int) -> RoundView:
         """A whole round in one call (participants are complete for the current round only)."""
-        v = self._contract.getRound(round_)
+        return self._view(("getRound", round_), lambda: self._round_view(round_))
+
+    def _round_view(self, round_: int) -> RoundView:
+        v = self._call("getRound", round_)
         n = int(v.revealCount)
         words = (n + 255) // 256
         raw_votes = [int(x) for x in v.votes]

@@ -23,9 +23,9 @@ CID = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 def test_cid_digest_round_trip():
     digest = cid_to_digest(CID)
     assert len(digest) == 32 and digest_to_cid(digest) == CID
-    with pytest.raises(ValueError, match="not a CIDv0"):
+    with pytest.raises(ValueError, match="only dag-pb content maps to a CIDv0"):
         cid_to_digest("zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQPn93bA")
-    with pytest.raises(ValueError, match="base58"):
+    with pytest.raises(ValueError, match="not a valid base58"):
         cid_to_digest("Qm0OIl")
 
 
