@@ -40,6 +40,11 @@ def batch_logits(spec: ModelSpec, params: jnp.ndarray, X: jnp.ndarray, key: jax.
 
 def prepare_inputs(spec: ModelSpec, X) -> jnp.ndarray:
     """Float32 inputs zero-padded to spec.n_features; rejects wider inputs."""
+    return jnp.asarray(prepare_inputs_np(spec, X))
+
+
+def prepare_inputs_np(spec: ModelSpec, X) -> np.ndarray:
+    """prepare_inputs on the host (numpy), for callers that stack many clients before one device transfer."""
     X = np.asarray(X, dtype=np.float32)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
@@ -50,7 +55,7 @@ def prepare_inputs(spec: ModelSpec, X) -> jnp.ndarray:
         )
     if X.shape[1] < spec.n_features:
         X = np.pad(X, ((0, 0), (0, spec.n_features - X.shape[1])))
-    return jnp.asarray(X)
+    return X
 
 
 def check_params(spec: ModelSpec, params) -> jnp.ndarray:

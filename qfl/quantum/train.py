@@ -11,7 +11,7 @@ import numpy as np
 import optax
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from qfl.quantum.model import batch_logits, check_params, prepare_inputs
+from qfl.quantum.model import batch_logits, check_params, prepare_inputs, prepare_inputs_np
 from qfl.quantum.spec import ModelSpec
 
 
@@ -95,6 +95,16 @@ def _clients_trainer(spec: ModelSpec, cfg: TrainConfig):
     return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, 0)))
 
 
+_PRNG_KEYS = jax.jit(jax.vmap(jax.random.PRNGKey))
+
+
+def _client_keys(seeds: list[int]) -> jnp.ndarray:
+    """jax.random.PRNGKey(s) for every seed, in one dispatch when all seeds fit in int32 (one call each otherwise)."""
+    if all(-(2**31) <= s < 2**31 for s in seeds):
+        return _PRNG_KEYS(np.asarray(seeds, np.int32))
+    return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+
+
 def _check_labels(spec: ModelSpec, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1 or (y.size and (y.min() < 0 or y.max() >= spec.n_classes)):
@@ -119,7 +129,7 @@ def train_clients(
     if len(seeds) != len(Xs):
         raise ValueError(f"got {len(seeds)} seeds for {len(Xs)} clients")
     params0 = check_params(spec, global_params)
-    prepared = [prepare_inputs(spec, X) for X in Xs]
+    prepared = [prepare_inputs_np(spec, X) for X in Xs]
     labels = [_check_labels(spec, y) for y in ys]
     sizes = [x.shape[0] for x in prepared]
     if min(sizes) < 1 or any(x.shape[0] != yy.shape[0] for x, yy in zip(prepared, labels, strict=True)):
@@ -129,9 +139,9 @@ def train_clients(
     X = np.zeros((len(sizes), N, spec.n_features), np.float32)
     Y = np.zeros((len(sizes), N), np.int32)
     for i, (x, yy) in enumerate(zip(prepared, labels, strict=True)):
-        X[i, : len(yy)] = np.asarray(x)
+        X[i, : len(yy)] = x
         Y[i, : len(yy)] = yy
-    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    keys = _client_keys(seeds)
     out = _clients_trainer(spec, cfg)(params0, X, Y, jnp.asarray(sizes, jnp.int32), keys)
     return np.array(out, dtype=np.float32)
 

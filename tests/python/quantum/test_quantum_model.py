@@ -113,3 +113,28 @@ def test_wrong_shapes_are_explained():
         logits(spec, init_params(spec, 0), np.zeros((1, 3)))
     with pytest.raises(ValueError, match="last axis of"):
         logits(spec, np.zeros(3), np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize(
+    "n, layers, encoding, ansatz",
+    [
+        (2, 2, "reupload", "hea"),
+        (5, 3, "angle", "sel"),
+        (6, 2, "amplitude", "sel"),
+        (7, 3, "reupload", "hea"),
+    ],
+)
+def test_dense_statevector_path_equals_tensorcircuit(n, layers, encoding, ansatz):
+    """The fast noise-free path (kron matmuls, permutations) gives TensorCircuit's expectations and gradients."""
+    import jax
+    import jax.numpy as jnp
+
+    from qfl.quantum.circuits import tc_z_expectations, z_expectations
+
+    spec = ModelSpec(n_qubits=n, n_layers=layers, encoding=encoding, ansatz=ansatz, n_classes=2)
+    w = jnp.asarray(init_params(spec, 5)[: spec.n_circuit_params])
+    x = jnp.asarray(np.random.default_rng(n).uniform(0, np.pi, spec.n_features).astype(np.float32))
+    fast = jax.value_and_grad(lambda w: jnp.sum(z_expectations(spec, w, x) * jnp.array([1.0, -0.5])))(w)
+    ref = jax.value_and_grad(lambda w: jnp.sum(tc_z_expectations(spec, w, x) * jnp.array([1.0, -0.5])))(w)
+    np.testing.assert_allclose(fast[0], ref[0], atol=2e-6)
+    np.testing.assert_allclose(fast[1], ref[1], atol=2e-5)
