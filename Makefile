@@ -55,7 +55,15 @@ test: lint test-contracts test-anvil test-python
 demo: deps
 	$(BIN)/qflchain demo
 
-bench: deps
+# PennyLane (for the throughput comparison only) gets its own venv so it can never disturb the pinned set.
+$(STAMPS)/bench: benchmarks/requirements-bench.txt pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q -r benchmarks/requirements-bench.txt
+	.venv-bench/bin/python -m pip install -q --no-deps -e .
+	@touch $@
+
+bench: deps $(STAMPS)/bench
 	$(BIN)/python -m benchmarks.run_all
 
 clean:

@@ -1,0 +1,51 @@
+"""`make bench`: every measurement behind the README's numbers, each writing benchmarks/results/<name>.md.
+
+Run: .venv/bin/python -m benchmarks.run_all [--only gas,store,rounds,throughput]
+The throughput comparison needs PennyLane, which lives only in .venv-bench (`make bench` builds it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+STEPS = {
+    "gas": [sys.executable, "-m", "benchmarks.gas"],
+    "store": [sys.executable, "-m", "benchmarks.store"],
+    "rounds": [sys.executable, "-m", "benchmarks.rounds"],
+    "throughput": [str(BENCH_PYTHON), "-m", "benchmarks.throughput"],
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", default=",".join(STEPS), help="comma-separated subset of " + ", ".join(STEPS)
+    )
+    args = parser.parse_args()
+    chosen = [s for s in args.only.split(",") if s]
+    unknown = sorted(set(chosen) - set(STEPS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {list(STEPS)}")
+    if "throughput" in chosen and not BENCH_PYTHON.exists():
+        parser.error(".venv-bench is missing: run `make bench` (it installs PennyLane there, not in .venv)")
+    failed = []
+    for name in chosen:
+        start = time.perf_counter()
+        print(f"== {name}: {' '.join(STEPS[name][1:])}", flush=True)
+        code = subprocess.run(STEPS[name], cwd=ROOT).returncode
+        print(f"== {name}: exit {code} after {time.perf_counter() - start:.0f} s", flush=True)
+        if code:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
