@@ -195,7 +195,9 @@ def report(rows: list[dict], seconds: float) -> str:
         "'PennyLane jit' is PennyLane at its fastest: the whole epoch under jax.jit (lax.scan over steps), rows "
         "batched by parameter broadcasting, clients by jax.vmap. 'PennyLane eager' is the tutorial style: "
         "jax.grad + optax per step without jit (first 5 clients, rate extrapolates). TC = the QFLchain trainer "
-        "(qfl.quantum.train.train_clients).",
+        "(qfl.quantum.train.train_clients): up to 10 qubits its noise-free circuits run on the dense state-vector "
+        "path of qfl.quantum.circuits (Kronecker-factored matmuls, CNOT ring as a permutation), at 12 qubits on "
+        "TensorCircuit-NG gate by gate.",
         "",
         "| qubits | setting | QFLchain TC samples/s | PennyLane jit samples/s | speed-up vs PL jit | "
         "PennyLane eager samples/s | speed-up vs PL eager | TC compile s | PL compile s |",
@@ -207,6 +209,23 @@ def report(rows: list[dict], seconds: float) -> str:
             f"{r['tc_rate'] / r['pl_rate']:.1f}x | {r['pl_eager_rate']:,.0f} | {r['tc_rate'] / r['pl_eager_rate']:.0f}x | "
             f"{r['tc_compile']:.1f} | {r['pl_compile']:.1f} |"
         )
+    lines += ["", "Verdict on the target (>= 10x PennyLane default.qubit, JAX interface, at 8 qubits):", ""]
+    for n in sorted({r["qubits"] for r in rows}):
+        mine = [r for r in rows if r["qubits"] == n]
+        jit = min(r["tc_rate"] / r["pl_rate"] for r in mine)
+        eager = min(r["tc_rate"] / r["pl_eager_rate"] for r in mine)
+        lines.append(
+            f"- {n} qubits: at least {jit:.1f}x PennyLane jit ({'met' if jit >= 10 else 'missed'} against jit), "
+            f"at least {eager:.0f}x PennyLane eager ({'met' if eager >= 10 else 'missed'} against eager)."
+        )
+    lines += [
+        "",
+        "Why not 10x against PennyLane jit: under jax.jit both sides end up as XLA CPU programs over the same "
+        "2^n amplitudes, so the gap is what the formulation saves, not interpreter overhead (that is the gap to "
+        "eager PennyLane). At 8 qubits and batch 16 a step is a few hundred microseconds of small fused "
+        "element-wise loops, gathers and 16x16 matmuls on a shared 2-core CPU; what is left is XLA's per-element "
+        "cost of those loops (index arithmetic of reshapes and broadcasts), not flops.",
+    ]
     return "\n".join(lines) + "\n"
 
 
