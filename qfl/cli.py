@@ -10,6 +10,9 @@ from pathlib import Path
 import click
 
 from qfl.config import ConfigError, ExperimentConfig, load_config
+from qfl.deployment import atomic_write_json as _atomic_json
+from qfl.deployment import open_content_store as _open_store
+from qfl.deployment import resolve_account
 from qfl.toolchain import PROJECT_ROOT, configure_environment, project
 
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
@@ -137,46 +140,11 @@ def simulate(config_path: Path, out_dir: Path | None, no_plots: bool) -> None:
 # ---------------------------------------------------------------------- real participants
 
 
-def _open_store(address: str):
-    """A Kubo RPC URL, or a directory for the embedded store."""
-    from qfl.storage import EmbeddedStore, open_store
-
-    if address.startswith(("http://", "https://")):
-        return open_store(address, Path("."))
-    return EmbeddedStore(Path(address))
-
-
 def _network(value: str) -> str:
     """Accept ape network choices and bare RPC URLs (as an ad-hoc local network)."""
     from qfl.multiproc import network_choice
 
     return network_choice(value) if value.startswith(("http://", "https://", "ws://")) else value
-
-
-def resolve_account(name: str):
-    """`test:N` -> ape test account N (local chains); anything else -> an `ape accounts` alias."""
-    import ape
-
-    if name.startswith("test:"):
-        return ape.accounts.test_accounts[int(name.split(":", 1)[1])]
-    try:
-        account = ape.accounts.load(name)
-    except Exception as exc:  # ape raises several kinds for a missing alias
-        raise click.UsageError(
-            f"no ape account called {name!r}: import one with `ape accounts import {name}`, or use test:N on a local chain"
-        ) from exc
-    account.set_autosign(True)  # passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt
-    return account
-
-
-def _atomic_json(path: Path, payload: dict) -> None:
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    os.replace(tmp, path)
 
 
 def _read_deployment(path: Path) -> dict:
@@ -253,10 +221,8 @@ def node(
     import ape
 
     from qfl.chain import Federation
-    from qfl.node import Node, NodeIdentity
-    from qfl.quantum.spec import ModelSpec
-    from qfl.sim import WEI, load_federated_data, training_config
-    from qfl.storage import digest_to_cid
+    from qfl.deployment import ensure_registered, load_model_spec, make_node
+    from qfl.sim import load_federated_data
 
     cfg = _load(config_path)
     if not 0 <= client_index < cfg.n_clients:
@@ -269,26 +235,18 @@ def node(
     with ape.networks.parse_network_choice(_network(network)):
         federation = Federation.at(project(), address)
         signer = resolve_account(account)
-        spec = ModelSpec.from_bytes(content.get(digest_to_cid(federation.model_spec())))
-        if not federation.client_view(signer.address).registered:
-            federation.register(int(cfg.protocol.stake_eth * WEI), sender=signer)
+        spec = load_model_spec(federation, content)
+        if ensure_registered(federation, signer, cfg):
             click.echo(f"client {client_index} registered as {signer.address}", err=True)
-        attack = cfg.attackers().get(client_index)
-        participant = Node(
-            federation=federation,
-            store=content,
-            spec=spec,
-            identity=NodeIdentity(
-                account=signer,
-                index=client_index,
-                data=parts[client_index],
-                state_dir=state_dir,
-                attack=attack.kind if attack else None,
-                attack_strength=attack.strength if attack else 1.0,
-            ),
-            training=training_config(cfg),
-            aggregation=cfg.aggregation,
-            seed=cfg.seed,
+        participant = make_node(
+            cfg,
+            federation,
+            content,
+            spec,
+            signer,
+            client_index,
+            parts,
+            state_dir,
             min_members=cfg.n_clients,
             log=lambda line: click.echo(line, err=True),
         )

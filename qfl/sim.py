@@ -98,6 +98,17 @@ def deploy_from_config(
     return federation, spec
 
 
+def phase_deadline(view) -> int | None:
+    """The timestamp after which `view`'s phase ends by time (None for phases that only end by a call)."""
+    deadlines = {
+        RoundPhase.COMMIT: view.commit_deadline,
+        RoundPhase.REVEAL: view.reveal_deadline,
+        RoundPhase.VOTE: view.vote_deadline,
+        RoundPhase.AGGREGATE: view.attest_deadline,
+    }
+    return deadlines.get(view.phase)
+
+
 @dataclass
 class Simulation:
     """An in-process federation: one chain, one store, `n_clients` nodes, vectorised training."""
@@ -143,15 +154,6 @@ class Simulation:
                 update = node.poison(update, global_params, round_)
             node.commit(round_, update)
 
-    def _next_deadline(self, view) -> int | None:
-        deadlines = {
-            RoundPhase.COMMIT: view.commit_deadline,
-            RoundPhase.REVEAL: view.reveal_deadline,
-            RoundPhase.VOTE: view.vote_deadline,
-            RoundPhase.AGGREGATE: view.attest_deadline,
-        }
-        return deadlines.get(view.phase)
-
     def play_round(self) -> int:
         """Play until the next round is done; warp the clock past a deadline only when nobody can act."""
         starter = self.nodes[0]
@@ -168,7 +170,7 @@ class Simulation:
             if acted:
                 stalls = 0
                 continue
-            deadline = self._next_deadline(self.federation.round_view(round_))
+            deadline = phase_deadline(self.federation.round_view(round_))
             stalls += 1
             if deadline is None or stalls > 3:
                 raise RuntimeError(f"round {round_} is stuck in phase {view.phase.name}: no node can act")
