@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 import time
@@ -19,9 +20,14 @@ DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
 
 
 @click.group()
-def main() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="also show ape's log (every transaction confirmed)")
+def main(verbose: bool) -> None:
     """QFLchain: quantum federated learning coordinated by Ethereum contracts."""
     configure_environment()
+    if not verbose:
+        from ape.logging import logger
+
+        logger.set_level("WARNING")  # the progress lines say what happened; ape would add one per transaction
 
 
 def _load(path: Path) -> ExperimentConfig:
@@ -31,8 +37,12 @@ def _load(path: Path) -> ExperimentConfig:
         raise click.UsageError(str(exc)) from exc
 
 
-def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True):
-    """Deploy to ape's in-process chain with the embedded store, play every round, write the results."""
+CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
+
+
+def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True, chain: str = "test"):
+    """Deploy to a local chain (ape's in-process EthTester, or anvil started by ape-foundry) with the
+    embedded store, play every round with all clients in this process, write the results."""
     import ape
     from rich.console import Console
 
@@ -44,7 +54,7 @@ def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True):
     out_dir.mkdir(parents=True, exist_ok=True)
     store = EmbeddedStore(out_dir / "store")
     started = time.perf_counter()
-    with ape.networks.parse_network_choice("ethereum:local:test"):
+    with ape.networks.parse_network_choice(CHAINS[chain]):
         with console.status("deploying the federation and registering clients..."):
             sim = build_in_process(cfg, store, Path(tempfile.mkdtemp(prefix="qfl-state-", dir=out_dir)))
         console.print(
@@ -65,19 +75,11 @@ def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True):
 def _print_summary(console, report) -> None:
     from rich.table import Table
 
-    rounds = Table(title="rounds")
-    for col in (
-        "round",
-        "accuracy",
-        "accepted",
-        "rejected",
-        "attackers rejected",
-        "gas",
-        "train s",
-        "store s",
-        "chain s",
-    ):
-        rounds.add_column(col, justify="right")
+    rounds = Table(
+        title="rounds (acc = test accuracy of the global model; bad out = attackers' updates rejected)"
+    )
+    for col in ("round", "acc", "in", "out", "bad out", "gas", "train s", "store s", "chain s"):
+        rounds.add_column(col, justify="right", no_wrap=True)
     rounds.add_row("init", f"{report.initial_accuracy:.3f}", "", "", "", "", "", "", "")
     for r in report.rounds:
         rounds.add_row(
@@ -131,10 +133,17 @@ def demo(config_path: Path, out_dir: Path) -> None:
 @click.argument("config_path", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="default: runs/<name>")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
-def simulate(config_path: Path, out_dir: Path | None, no_plots: bool) -> None:
-    """Run the experiment CONFIG_PATH (YAML) in-process; write CSV/JSON/PNG results to a folder."""
+@click.option(
+    "--chain",
+    type=click.Choice(sorted(CHAINS)),
+    default="test",
+    show_default=True,
+    help="test: ape's in-process EthTester chain; foundry: anvil (faster per transaction), started and stopped for you",
+)
+def simulate(config_path: Path, out_dir: Path | None, no_plots: bool, chain: str) -> None:
+    """Run the experiment CONFIG_PATH (YAML) with every client in this process; write CSV/JSON/PNG results."""
     cfg = _load(config_path)
-    run_in_process(cfg, out_dir or Path("runs") / cfg.name, plots=not no_plots)
+    run_in_process(cfg, out_dir or Path("runs") / cfg.name, plots=not no_plots, chain=chain)
 
 
 # ---------------------------------------------------------------------- real participants
@@ -257,6 +266,8 @@ def node(
             else:
                 time.sleep(poll)
         click.echo(f"client {client_index} done: {federation.client_view(signer.address)}", err=True)
+    # Where this process spent its time (the multi-process benchmark reads it).
+    _atomic_json(state_dir / "timers.json", dataclasses.asdict(participant.timers))
 
 
 @main.command()

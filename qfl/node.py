@@ -108,6 +108,7 @@ class Node:
     log: Callable[[str], None] = lambda message: None
 
     def __post_init__(self) -> None:
+        self._out_of_gas = 0
         self.identity.state_dir.mkdir(parents=True, exist_ok=True)
         self.address = self.identity.account.address
         self.num_rounds = self.federation.params()["numRounds"]
@@ -138,7 +139,12 @@ class Node:
             except FederationError as exc:
                 if exc.error in RACE_ERRORS:
                     return False
+                if exc.error == "OutOfGas" and self._out_of_gas < 3:
+                    self._out_of_gas += 1  # state reverted; the next step re-reads the chain and re-estimates
+                    self.log(f"{method} ran out of gas (estimate raced another transaction); retrying")
+                    return False
                 raise
+            self._out_of_gas = 0
 
     # ------------------------------------------------------------------ weights in the store
     def fetch_weights(self, digest: bytes) -> np.ndarray:

@@ -223,18 +223,17 @@ class Simulation:
                 f"(attackers rejected {record.attackers_rejected}/{record.attackers_total}), "
                 f"gas {record.gas:,}, {record.wall_seconds:.1f}s"
             )
-        report.clients = [self._client_record(n) for n in self.nodes]
+        withdrawn: dict[str, int] = {}
+        for e in self.federation.events_since(0):  # one log query for every client, not one each
+            if e.name == "Withdrawn":
+                withdrawn[e["account"].lower()] = withdrawn.get(e["account"].lower(), 0) + e["amount"]
+        report.clients = [self._client_record(n, withdrawn.get(n.address.lower(), 0)) for n in self.nodes]
         report.gas_by_method = dict(ledger.gas)
         report.calls_by_method = dict(ledger.calls)
         return report
 
-    def _client_record(self, node: Node) -> ClientRecord:
+    def _client_record(self, node: Node, withdrawn: int) -> ClientRecord:
         view = self.federation.client_view(node.address)
-        withdrawn = sum(
-            e["amount"]
-            for e in self.federation.events_since(0)
-            if e.name == "Withdrawn" and e["account"].lower() == node.address.lower()
-        )
         return ClientRecord(
             index=node.identity.index,
             address=node.address,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-from ape.exceptions import ContractLogicError
+from ape.exceptions import ContractLogicError, OutOfGasError
 from ape.types import LogFilter
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -170,6 +170,10 @@ class Federation:
             receipt = fn(*args, sender=sender, value=value) if value else fn(*args, sender=sender)
         except ContractLogicError as exc:
             raise _custom_error(name, exc, self._contract.contract_type) from exc
+        except OutOfGasError as exc:
+            # On a live network the estimate is made one block before the transaction runs; a racing
+            # transaction in between (another attest, a different committee draw) can make it cost more.
+            raise FederationError(name, "OutOfGas", message=str(exc)) from exc
         events = tuple(_to_event(log) for log in receipt.decode_logs())
         result = TxResult(
             name=name,
