@@ -11,7 +11,7 @@ import numpy as np
 import optax
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from qfl.quantum.model import batch_logits, check_params, prepare_inputs, prepare_inputs_np
+from qfl.quantum.model import batch_logits, check_params, prepare_inputs_np
 from qfl.quantum.spec import ModelSpec
 
 
@@ -142,7 +142,10 @@ def train_clients(
         X[i, : len(yy)] = x
         Y[i, : len(yy)] = yy
     keys = _client_keys(seeds)
-    out = _clients_trainer(spec, cfg)(params0, X, Y, jnp.asarray(sizes, jnp.int32), keys)
+    # The seed reaches the trainer through `keys`; keep it out of the cache key so a new seed never recompiles.
+    out = _clients_trainer(spec, cfg.model_copy(update={"seed": 0}))(
+        params0, X, Y, jnp.asarray(sizes, jnp.int32), keys
+    )
     return np.array(out, dtype=np.float32)
 
 
@@ -153,20 +156,43 @@ def train_local(spec: ModelSpec, params, X: np.ndarray, y: np.ndarray, cfg: Trai
 
 @functools.lru_cache(maxsize=64)
 def _evaluator(spec: ModelSpec):
-    def metrics(params, X, y):
+    def metrics(params, X, y, mask):
         lg = batch_logits(spec, params, X, jax.random.PRNGKey(0))
-        loss = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(lg, y))
-        acc = jnp.mean((jnp.argmax(lg, axis=-1) == y).astype(jnp.float32))
-        return loss, acc
+        ce = optax.softmax_cross_entropy_with_integer_labels(lg, y)
+        hit = (jnp.argmax(lg, axis=-1) == y).astype(jnp.float32)
+        n = jnp.sum(mask)
+        # where, not multiply: a padded all-zero row may give NaN logits (amplitude encoding normalises)
+        return jnp.sum(jnp.where(mask, ce, 0.0)) / n, jnp.sum(jnp.where(mask, hit, 0.0)) / n
 
-    return jax.jit(metrics), jax.jit(jax.vmap(metrics, in_axes=(0, None, None)))
+    return jax.jit(metrics), jax.jit(jax.vmap(metrics, in_axes=(0, None, None, None)))
+
+
+_ROWS_BUCKET = 16  # evaluation sets are padded to a multiple of this: one compile serves many set sizes
+_MODELS_BUCKET = 8
+
+
+def _bucket(n: int, size: int) -> int:
+    return max(size, -(-n // size) * size)
+
+
+def _padded_set(spec: ModelSpec, X: np.ndarray, y: np.ndarray):
+    """(X, y, mask) padded with masked rows to the next bucket, so every validator shares compiled code."""
+    X = prepare_inputs_np(spec, X)
+    y = _check_labels(spec, y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} labels")
+    n = y.shape[0]
+    rows = _bucket(n, _ROWS_BUCKET)
+    Xp = np.zeros((rows, X.shape[1]), np.float32)
+    Xp[:n] = X
+    yp = np.zeros(rows, np.int32)
+    yp[:n] = y
+    return Xp, yp, np.arange(rows) < n
 
 
 def evaluate(spec: ModelSpec, params, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Mean cross-entropy 'loss' and 'accuracy' of one weight vector on (X, y)."""
-    loss, acc = _evaluator(spec)[0](
-        check_params(spec, params), prepare_inputs(spec, X), _check_labels(spec, y)
-    )
+    loss, acc = _evaluator(spec)[0](check_params(spec, params), *_padded_set(spec, X, y))
     return {"loss": float(loss), "accuracy": float(acc)}
 
 
@@ -175,5 +201,9 @@ def evaluate_many(spec: ModelSpec, params_stack, X: np.ndarray, y: np.ndarray) -
     stack = check_params(spec, params_stack)
     if stack.ndim != 2:
         raise ValueError(f"params_stack must be 2-D (n_models, n_params), got shape {stack.shape}")
-    loss, acc = _evaluator(spec)[1](stack, prepare_inputs(spec, X), _check_labels(spec, y))
+    m = stack.shape[0]
+    padded = np.zeros((_bucket(m, _MODELS_BUCKET), stack.shape[1]), np.float32)
+    padded[:m] = np.asarray(stack)
+    loss, acc = _evaluator(spec)[1](padded, *_padded_set(spec, X, y))
+    loss, acc = np.asarray(loss)[:m], np.asarray(acc)[:m]
     return {"loss": np.asarray(loss, np.float64), "accuracy": np.asarray(acc, np.float64)}
