@@ -8,12 +8,12 @@ every script module to list them, and `qflchain --help` should not pay for a qua
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import click
 
+from qfl.atomic import atomic_write_json  # noqa: F401 - re-exported for the CLI and scripts
 from qfl.config import ExperimentConfig
 
 
@@ -53,14 +53,6 @@ def resolve_account(name: str):
         ) from exc
     account.set_autosign(True)  # passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt
     return account
-
-
-def atomic_write_json(path: Path, payload: dict) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 # ---------------------------------------------------------------------- deployment records

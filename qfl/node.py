@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qfl.atomic import atomic_write_json
 from qfl.chain import Federation, FederationError, RoundPhase, make_commitment
 from qfl.data import ClientData
 from qfl.fl.aggregate import AGGREGATORS
@@ -173,16 +173,7 @@ class Node:
 
     def _save_pending(self, pending: PendingUpdate) -> None:
         path = self._pending_path(pending.round)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(pending.__dict__, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(path, dict(pending.__dict__))
 
     # ------------------------------------------------------------------ training
     def round_seed(self, round_: int) -> int:

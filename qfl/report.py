@@ -9,6 +9,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from qfl.atomic import atomic_write_text
+
 
 @dataclass
 class RoundRecord:
@@ -69,19 +71,6 @@ class RunReport:
         }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_results(report: RunReport, out_dir: Path, plots: bool = True) -> list[Path]:
     """Write rounds.csv, clients.csv, report.json (and PNG plots) into out_dir; return the paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +90,7 @@ def write_results(report: RunReport, out_dir: Path, plots: bool = True) -> list[
         os.replace(tmp, path)
         written.append(path)
     path = out_dir / "report.json"
-    _atomic_write(path, json.dumps(report.to_json(), indent=2, sort_keys=True))
+    atomic_write_text(path, json.dumps(report.to_json(), indent=2, sort_keys=True))
     written.append(path)
     if plots and report.rounds:
         written += _plot(report, out_dir)

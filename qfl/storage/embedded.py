@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from qfl.atomic import atomic_write
 from qfl.storage.base import DEFAULT_MAX_OBJECT_SIZE, ContentStore, ObjectStat, verify
 from qfl.storage.cid import validate_cid
 from qfl.storage.counters import TrafficCounters
@@ -17,33 +16,6 @@ from qfl.storage.unixfs import compute_cid
 
 _TEMP_PREFIX = ".tmp-"
 _STALE_TEMP_SECONDS = 3600.0
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable (best effort: not every filesystem allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file in the same directory, fsync, os.replace: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX, suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 class EmbeddedStore(ContentStore):
@@ -82,7 +54,7 @@ class EmbeddedStore(ContentStore):
             path = self._path(cid)
             if not self._holds_exactly(path, data):  # a missing or damaged object is (re)written whole
                 try:
-                    atomic_write(path, data)
+                    atomic_write(path, data, temp_prefix=_TEMP_PREFIX)
                 except OSError as exc:
                     raise StoreError(
                         f"could not write {cid} to {path}: {exc}; nothing was stored and every object already "
