@@ -58,6 +58,16 @@ def resolve_account(name: str):
 # ---------------------------------------------------------------------- deployment records
 
 
+deployments_option = click.option(
+    "--deployments",
+    "deployments_dir",
+    type=click.Path(path_type=Path),
+    default=Path("deployments"),
+    show_default=True,
+    help="folder of the per-network deployment records",
+)
+
+
 def deployment_file(directory: Path, provider) -> Path:
     """`<directory>/<ecosystem>-<network>.json` for the network `provider` is connected to."""
     network = provider.network

@@ -16,7 +16,7 @@ from qfl.chain import Federation, FederationParams, RoundPhase, deploy_federatio
 from qfl.config import ExperimentConfig
 from qfl.data import ClientData, Dataset, load_dataset, split_dirichlet, split_iid, split_shards
 from qfl.fl.attacks import ATTACKS, apply_attack
-from qfl.node import Node, NodeIdentity, Timers
+from qfl.node import Node, Timers
 from qfl.quantum.codec import encode_weights
 from qfl.quantum.model import init_params
 from qfl.quantum.spec import ModelSpec
@@ -279,32 +279,18 @@ def build_in_process(
     test_set, parts = load_federated_data(cfg)
     accounts = _test_accounts(cfg.n_clients + 1)
     sponsor, clients = accounts[0], accounts[1:]
+    from qfl.deployment import make_node
     from qfl.toolchain import project as ape_project
 
     project = ape_project()
     federation, spec = deploy_from_config(cfg, project, sponsor, store, test_set.n_classes)
     stake = int(cfg.protocol.stake_eth * WEI)
-    attackers = cfg.attackers()
     nodes = []
     for i, account in enumerate(clients):
         federation.register(stake, sender=account)
-        attack = attackers.get(i)
         nodes.append(
-            Node(
-                federation=federation,
-                store=store,
-                spec=spec,
-                identity=NodeIdentity(
-                    account=account,
-                    index=i,
-                    data=parts[i],
-                    state_dir=state_dir / f"client-{i}",
-                    attack=attack.kind if attack else None,
-                    attack_strength=attack.strength if attack else 1.0,
-                ),
-                training=training_config(cfg),
-                aggregation=cfg.aggregation,
-                seed=cfg.seed,
+            make_node(
+                cfg, federation, store, spec, account, i, parts, state_dir / f"client-{i}", min_members=1
             )
         )
     chain = ape.chain

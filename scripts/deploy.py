@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
+from qfl.deployment import deployments_option
+
 
 @click.command(cls=ConnectedProviderCommand)
 @click.option(
@@ -20,14 +22,7 @@ from ape.cli import ConnectedProviderCommand
 @click.option(
     "--store", default="runs/store", show_default=True, help="embedded store directory or Kubo RPC URL"
 )
-@click.option(
-    "--deployments",
-    "deployments_dir",
-    type=click.Path(path_type=Path),
-    default=Path("deployments"),
-    show_default=True,
-    help="folder of the per-network deployment records",
-)
+@deployments_option
 def cli(provider, config_path: Path, account: str, store: str, deployments_dir: Path) -> None:
     """Publish the model spec and initial weights, deploy and fund a federation, record its address."""
     from qfl.cli import _load

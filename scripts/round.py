@@ -15,6 +15,8 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
+from qfl.deployment import deployments_option
+
 STALLS_BEFORE_GIVING_UP = 3
 
 
@@ -57,14 +59,7 @@ def _short(address: str) -> str:
 @click.option(
     "--store", default=None, help="embedded store directory or Kubo RPC URL (default: the recorded one)"
 )
-@click.option(
-    "--deployments",
-    "deployments_dir",
-    type=click.Path(path_type=Path),
-    default=Path("deployments"),
-    show_default=True,
-    help="folder of the per-network deployment records",
-)
+@deployments_option
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path),

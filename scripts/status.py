@@ -5,16 +5,11 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
+from qfl.deployment import deployments_option
+
 
 @click.command(cls=ConnectedProviderCommand)
-@click.option(
-    "--deployments",
-    "deployments_dir",
-    type=click.Path(path_type=Path),
-    default=Path("deployments"),
-    show_default=True,
-    help="folder of the per-network deployment records",
-)
+@deployments_option
 def cli(provider, deployments_dir: Path) -> None:
     """Phase of the current round, who committed, revealed and voted; each member's reputation and money."""
     from rich.console import Console
