@@ -31,7 +31,7 @@ from qfl.fl.scoring import decide_votes, score_updates
 from qfl.quantum.codec import decode_weights, encode_weights
 from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, train_local
-from qfl.storage import ContentStore, cid_to_digest, compute_cid, digest_to_cid
+from qfl.storage import ContentStore, StoreError, cid_to_digest, compute_cid, digest_to_cid
 
 # Reverts that only mean "someone else already did it" when several nodes race for the same public action.
 # "Already..." reverts mean our own earlier transaction landed before a crash: the action is done.
@@ -305,20 +305,35 @@ class Node:
     def _on_select(self, view) -> str | None:
         return "start_vote" if self._send("start_vote", view.round) else None
 
-    def revealed_updates(self, view) -> tuple[list, np.ndarray]:
-        """Revealed participants in reveal order and their weights (each verified against its CID)."""
-        revealed = view.reveals
-        return revealed, np.stack([self.fetch_weights(p.digest) for p in revealed])
+    def fetch_update(self, digest: bytes) -> np.ndarray | None:
+        """A peer's update, or None when it cannot be used: missing from the store, bytes that do not match
+        the CID, not a weight file, made for another spec, the wrong length, or not finite. A bad peer must
+        cost itself a reject vote, never stop a validator (a silent validator would be slashed)."""
+        try:
+            params = self.fetch_weights(digest)
+        except (StoreError, ValueError) as exc:  # CodecError is a ValueError
+            self.log(f"client {self.identity.index}: update {digest_to_cid(digest)} is unusable: {exc}")
+            return None
+        if params.shape != (self.spec.n_params,) or not np.all(np.isfinite(params)):
+            self.log(f"client {self.identity.index}: update {digest_to_cid(digest)} has bad values")
+            return None
+        return params
 
     def _on_vote(self, view) -> str | None:
         seat = self._seat(view)
         if seat is None or view.has_voted(seat):
             return None
         global_params = self.fetch_weights(view.start_model)
-        _, updates = self.revealed_updates(view)
+        fetched = [self.fetch_update(p.digest) for p in view.reveals]
+        usable = [i for i, u in enumerate(fetched) if u is not None]
+        accept = np.zeros(len(fetched), dtype=bool)  # unusable updates are voted out
         d = self.identity.data
-        with self.timers.measure("train"):
-            accept = decide_votes(score_updates(self.spec, global_params, updates, d.X_val, d.y_val))
+        if usable:
+            updates = np.stack([fetched[i] for i in usable])
+            with self.timers.measure("train"):
+                accept[usable] = decide_votes(
+                    score_updates(self.spec, global_params, updates, d.X_val, d.y_val)
+                )
         if self.identity.attack is not None:  # a malicious validator votes to accept everything
             accept = np.ones_like(accept)
         self._send("vote", view.round, [bool(a) for a in accept])
@@ -329,9 +344,15 @@ class Node:
 
     def aggregate(self, view) -> tuple[np.ndarray, str]:
         """Deterministic aggregate of the accepted updates -> (weights, CID); any node gets the same bytes."""
-        revealed, updates = self.revealed_updates(view)
-        accepted = [i for i, ok in enumerate(view.accepted) if ok]
-        chosen = updates[accepted]
+        revealed = view.reveals
+        # Accepted updates whose bytes cannot be used (only possible if a majority accepted them) are left
+        # out by every node alike; with none usable the round keeps its start model.
+        fetched = {i: self.fetch_update(revealed[i].digest) for i, ok in enumerate(view.accepted) if ok}
+        accepted = [i for i, u in fetched.items() if u is not None]
+        if not accepted:
+            weights = self.fetch_weights(view.start_model)
+            return weights, compute_cid(encode_weights(weights, self.spec_digest))
+        chosen = np.stack([fetched[i] for i in accepted])
         samples = np.array([revealed[i].samples for i in accepted], dtype=np.float64)
         rule = AGGREGATORS[self.aggregation]
         if self.aggregation == "reputation_weighted_fedavg":

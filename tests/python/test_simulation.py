@@ -127,3 +127,51 @@ def test_demo_config_is_what_the_issue_asks_for():
     cfg = load_config(PROJECT_ROOT / "configs" / "demo.yaml")
     assert cfg.n_clients >= 8 and cfg.protocol.rounds >= 5 and len(cfg.attackers()) == 1
     json.dumps(cfg.model_dump(mode="json"))  # serialisable for the results folder
+
+
+def test_unusable_updates_are_voted_out_and_nobody_honest_is_hurt(tmp_path: Path):
+    """Three peers reveal CIDs of bytes that are not usable weights: garbage, another spec, nothing stored.
+
+    Validators must vote them out (not crash and go silent, which would get honest validators slashed),
+    and the round must finish with a global model built from the honest updates.
+    """
+    import ape
+
+    from qfl.quantum.codec import encode_weights
+    from qfl.sim import build_in_process
+    from qfl.storage import EmbeddedStore, compute_cid
+
+    configure_environment()
+    cfg = ExperimentConfig.model_validate(
+        {
+            "name": "bad-peers",
+            "n_clients": 6,
+            "model": {"n_qubits": 4, "n_layers": 1},
+            "protocol": {"rounds": 1, "committee_size": 3, "stake_eth": 2.0, "fund_eth": 5.0},
+        }
+    )
+    store = EmbeddedStore(tmp_path / "store")
+    bad = {
+        3: lambda params: store.put(b"these bytes are not a weight file"),
+        4: lambda params: store.put(encode_weights(params, b"\x11" * 32)),  # made for another model spec
+        5: lambda params: compute_cid(b"never stored anywhere"),
+    }
+    with ape.networks.parse_network_choice("ethereum:local:test"):
+        sim = build_in_process(cfg, store, tmp_path / "state")
+        for i, put in bad.items():
+            sim.nodes[i].store_weights = put
+        report = sim.run()
+        fed = sim.federation
+        view = fed.round_view(1)
+        events = fed.events_since(0)
+        clients = {n.identity.index: fed.client_view(n.address) for n in sim.nodes}
+    order = [next(n.identity.index for n in sim.nodes if n.address == p.client) for p in view.reveals]
+    verdict = dict(zip(order, view.accepted, strict=True))
+    assert {i for i, ok in verdict.items() if not ok} == {3, 4, 5}
+    votes = [e for e in events if e.name == "VoteCast"]
+    assert len(votes) == 3, "every committee member voted"
+    for i in (0, 1, 2):
+        assert clients[i].stake == 2 * WEI and clients[i].reputation > 100
+    for i in (3, 4, 5):
+        assert clients[i].stake < 2 * WEI
+    assert report.rounds[0].accepted == 3 and any(fed.global_model(1))
