@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
-from qfl.config import ConfigError, ExperimentConfig, load_config
-from qfl.deployment import atomic_write_json as _atomic_json
-from qfl.deployment import open_content_store as _open_store
-from qfl.deployment import resolve_account
+from qfl.atomic import atomic_write_json
+from qfl.config import ExperimentConfig
+from qfl.deployment import load_experiment, open_content_store, read_deployment, resolve_account
 from qfl.toolchain import PROJECT_ROOT, configure_environment, project
 
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
@@ -28,13 +27,6 @@ def main(verbose: bool) -> None:
         from ape.logging import logger
 
         logger.set_level("WARNING")  # the progress lines say what happened; ape would add one per transaction
-
-
-def _load(path: Path) -> ExperimentConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
@@ -126,7 +118,7 @@ def _print_summary(console, report) -> None:
 )
 def demo(config_path: Path, out_dir: Path) -> None:
     """A whole federation on the in-process chain and embedded store: 8 clients, one malicious, 5 rounds."""
-    run_in_process(_load(config_path), out_dir)
+    run_in_process(load_experiment(config_path), out_dir)
 
 
 @main.command()
@@ -142,7 +134,7 @@ def demo(config_path: Path, out_dir: Path) -> None:
 )
 def simulate(config_path: Path, out_dir: Path | None, no_plots: bool, chain: str) -> None:
     """Run the experiment CONFIG_PATH (YAML) with every client in this process; write CSV/JSON/PNG results."""
-    cfg = _load(config_path)
+    cfg = load_experiment(config_path)
     run_in_process(cfg, out_dir or Path("runs") / cfg.name, plots=not no_plots, chain=chain)
 
 
@@ -154,14 +146,6 @@ def _network(value: str) -> str:
     from qfl.multiproc import network_choice
 
     return network_choice(value) if value.startswith(("http://", "https://", "ws://")) else value
-
-
-def _read_deployment(path: Path) -> dict:
-    import json
-
-    if not path.is_file():
-        raise click.UsageError(f"deployment file {path} does not exist: run `qflchain deploy` first")
-    return json.loads(path.read_text())
 
 
 network_option = click.option(
@@ -188,14 +172,14 @@ def deploy(config_path: Path, network: str, account: str, store: str, out_path: 
 
     from qfl.sim import deploy_from_config, load_federated_data
 
-    cfg = _load(config_path)
-    content = _open_store(store)
+    cfg = load_experiment(config_path)
+    content = open_content_store(store)
     test_set, _ = load_federated_data(cfg)
     with ape.networks.parse_network_choice(_network(network)):
         sponsor = resolve_account(account)
         federation, spec = deploy_from_config(cfg, project(), sponsor, content, test_set.n_classes)
         block = ape.chain.blocks.head.number
-    _atomic_json(out_path, {"network": network, "address": federation.address, "block": block})
+    atomic_write_json(out_path, {"network": network, "address": federation.address, "block": block})
     click.echo(f"federation {federation.address} deployed at block {block}; recorded in {out_path}")
 
 
@@ -233,14 +217,14 @@ def node(
     from qfl.deployment import ensure_registered, load_model_spec, make_node
     from qfl.sim import load_federated_data
 
-    cfg = _load(config_path)
+    cfg = load_experiment(config_path)
     if not 0 <= client_index < cfg.n_clients:
         raise click.UsageError(
             f"--client-index {client_index} outside 0..{cfg.n_clients - 1} of {config_path}"
         )
-    content = _open_store(store)
+    content = open_content_store(store)
     _, parts = load_federated_data(cfg)
-    address = _read_deployment(deployment)["address"]
+    address = read_deployment(deployment)["address"]
     with ape.networks.parse_network_choice(_network(network)):
         federation = Federation.at(project(), address)
         signer = resolve_account(account)
@@ -267,7 +251,7 @@ def node(
                 time.sleep(poll)
         click.echo(f"client {client_index} done: {federation.client_view(signer.address)}", err=True)
     # Where this process spent its time (the multi-process benchmark reads it).
-    _atomic_json(state_dir / "timers.json", dataclasses.asdict(participant.timers))
+    atomic_write_json(state_dir / "timers.json", dataclasses.asdict(participant.timers))
 
 
 @main.command()
@@ -283,7 +267,7 @@ def status(network: str, deployment: Path) -> None:
     from qfl.chain import Federation
     from qfl.status import render_status
 
-    address = _read_deployment(deployment)["address"]
+    address = read_deployment(deployment)["address"]
     with ape.networks.parse_network_choice(_network(network)):
         Console().print(render_status(Federation.at(project(), address)))
 

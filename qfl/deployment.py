@@ -13,8 +13,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from qfl.atomic import atomic_write_json  # noqa: F401 - re-exported for the CLI and scripts
-from qfl.config import ExperimentConfig
+from qfl.atomic import atomic_write_json
+from qfl.config import ConfigError, ExperimentConfig, load_config
+
+
+def load_experiment(path: Path) -> ExperimentConfig:
+    """The validated config at `path`; a UsageError naming the file and the bad field otherwise."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def open_content_store(address: str):
@@ -78,7 +86,7 @@ def read_deployment(path: Path) -> dict:
     """The deployment recorded at `path`; a UsageError saying how to make one if there is none."""
     if not path.is_file():
         raise click.UsageError(
-            f"no deployment recorded in {path}: deploy one with `ape run deploy --network ...` first"
+            f"no deployment recorded in {path}: deploy one first (`qflchain deploy` or `ape run deploy`)"
         )
     try:
         record = json.loads(path.read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from qfl.deployment import deployments_option
+from qfl.deployment import deployments_option, load_experiment
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -25,12 +25,11 @@ from qfl.deployment import deployments_option
 @deployments_option
 def cli(provider, config_path: Path, account: str, store: str, deployments_dir: Path) -> None:
     """Publish the model spec and initial weights, deploy and fund a federation, record its address."""
-    from qfl.cli import _load
     from qfl.deployment import deploy_and_record, deployment_file, resolve_account
     from qfl.toolchain import configure_environment
 
     configure_environment()
-    cfg = _load(config_path)
+    cfg = load_experiment(config_path)
     sponsor = resolve_account(account)
     path = deployment_file(deployments_dir, provider)
     record = deploy_and_record(cfg, config_path, sponsor, store, path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from qfl.deployment import deployments_option
+from qfl.deployment import deployments_option, load_experiment
 
 STALLS_BEFORE_GIVING_UP = 3
 
@@ -83,7 +83,6 @@ def cli(
     from rich.console import Console
 
     from qfl.chain import Federation, RoundPhase
-    from qfl.cli import _load
     from qfl.deployment import (
         deploy_and_record,
         deployment_file,
@@ -115,7 +114,7 @@ def cli(
     config_path = config_path or (Path(record["config"]) if record else None)
     if config_path is None:
         raise click.UsageError(f"no deployment recorded in {path}: give --config to deploy one on this chain")
-    cfg = _load(config_path)
+    cfg = load_experiment(config_path)
     if len(names) > cfg.n_clients:
         raise click.UsageError(
             f"{len(names)} accounts but {config_path} has data for {cfg.n_clients} clients"

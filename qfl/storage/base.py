@@ -6,7 +6,7 @@ import abc
 from dataclasses import dataclass
 
 from qfl.storage.counters import TrafficCounters
-from qfl.storage.errors import ContentMismatch, ObjectTooLarge
+from qfl.storage.errors import ContentMismatch, ObjectTooLarge, StoreError
 from qfl.storage.unixfs import compute_cid
 
 DEFAULT_MAX_OBJECT_SIZE = 256 * 1024 * 1024
@@ -33,6 +33,13 @@ class ContentStore(abc.ABC):
 
     max_object_size: int = DEFAULT_MAX_OBJECT_SIZE
     counters: TrafficCounters
+
+    @staticmethod
+    def _as_bytes(data: bytes) -> bytes:
+        """`data` as bytes; StoreError for anything that is not a bytes-like object."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise StoreError(f"put() takes bytes, got {type(data).__name__}; encode the object first")
+        return bytes(data)
 
     def _check_size(self, size: int) -> None:
         """Raise ObjectTooLarge if `size` exceeds max_object_size."""

@@ -45,9 +45,7 @@ class EmbeddedStore(ContentStore):
 
     def put(self, data: bytes) -> str:
         """Store `data` atomically and return its CIDv0; an existing identical object is left untouched."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise StoreError(f"put() takes bytes, got {type(data).__name__}; encode the object first")
-        data = bytes(data)
+        data = self._as_bytes(data)
         with self.counters.measure("put"):
             self._check_size(len(data))
             cid = compute_cid(data)

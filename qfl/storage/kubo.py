@@ -125,9 +125,7 @@ class KuboRPCStore(ContentStore):
 
     def put(self, data: bytes) -> str:
         """Add `data` with Kubo's defaults and check the node's CID equals the one computed locally."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise StoreError(f"put() takes bytes, got {type(data).__name__}; encode the object first")
-        data = bytes(data)
+        data = self._as_bytes(data)
         with self.counters.measure("put"):
             self._check_size(len(data))
             expected = compute_cid(data)
