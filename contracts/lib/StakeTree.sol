@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title StakeTree
+/// @notice A Fenwick (binary indexed) tree of member stakes: O(log n) update and stake-weighted sampling,
+///         so drawing a committee never scans the membership. Written by hand: neither OpenZeppelin nor
+///         solmate ships a sum tree with weighted search.
+/// @dev Indices run from 1 to CAPACITY. Node i holds the sum of the weights in (i - lowbit(i), i].
+library StakeTree {
+    /// @notice Largest number of member slots (slots of members who left are reused).
+    uint256 internal constant CAPACITY = 1 << 20;
+
+    struct Tree {
+        mapping(uint256 index => uint256 partialSum) nodes;
+        uint256 total; // sum of all weights
+        uint256 size; // highest index ever used
+    }
+
+    /// @notice The index is 0 or above CAPACITY.
+    error IndexOutOfRange(uint256 index);
+
+    /// @notice Add `amount` to the weight at `index`.
+    function add(Tree storage t, uint256 index, uint256 amount) internal {
+        if (index == 0 || index > CAPACITY) revert IndexOutOfRange(index);
+        if (index > t.size) t.size = index;
+        t.total += amount;
+        for (uint256 i = index; i <= CAPACITY; i += i & (~i + 1)) t.nodes[i] += amount;
+    }
+
+    /// @notice Take `amount` from the weight at `index` (reverts on underflow).
+    function sub(Tree storage t, uint256 index, uint256 amount) internal {
+        if (index == 0 || index > CAPACITY) revert IndexOutOfRange(index);
+        t.total -= amount;
+        for (uint256 i = index; i <= CAPACITY; i += i & (~i + 1)) t.nodes[i] -= amount;
+    }
+
+    /// @notice The index whose weight interval [prefix(index - 1), prefix(index)) contains `x` (x < total).
+    /// @dev Descends from the highest power of two not above `size`: nodes past `size` only repeat `total`.
+    function find(Tree storage t, uint256 x) internal view returns (uint256 index) {
+        uint256 step = 1;
+        uint256 size = t.size;
+        while (step << 1 <= size) step <<= 1;
+        uint256 pos = 0;
+        for (; step > 0; step >>= 1) {
+            uint256 next = pos + step;
+            if (next <= CAPACITY) {
+                uint256 node = t.nodes[next];
+                if (node <= x) {
+                    pos = next;
+                    x -= node;
+                }
+            }
+        }
+        return pos + 1;
+    }
+}
