@@ -36,7 +36,9 @@ contract QFLFederation is ModelRegistry {
         uint256 reward;
         uint256 reserveLeft;
         uint256 weightSum;
-        bytes32 seed;
+        uint8 revealedSeats;
+        bytes32 cohortSeed;
+        bytes32 committeeSeed;
         bytes32 startModel;
         bytes32 globalModel;
         address[] committee;
@@ -56,8 +58,8 @@ contract QFLFederation is ModelRegistry {
         bool settled;
         uint32 samples;
         uint16 revealOrder;
-        uint16 pendingDuties;
-        uint32 stakeRound;
+        uint32 pendingDuties;
+        uint256 drawWeight;
         uint64 cooldownUntil;
     }
 
@@ -113,8 +115,7 @@ contract QFLFederation is ModelRegistry {
     /// @return the digest of the global model CIDv0
     function globalModelOf(uint256 round) external view returns (bytes32) {
         if (_phase(round) != RoundPhase.Done) return bytes32(0);
-        (bytes32 model, ) = _resolve(round);
-        return model;
+        return _resolve(round);
     }
 
     /// @notice A round in one call; its cost does not grow with the number of updates.
@@ -143,9 +144,11 @@ contract QFLFederation is ModelRegistry {
         v.reward = r.reward;
         v.reserveLeft = r.reserveLeft;
         v.weightSum = r.weightSum;
-        v.seed = r.seed;
+        v.revealedSeats = r.revealedSeats;
+        v.cohortSeed = r.cohortSeed;
+        v.committeeSeed = r.committeeSeed;
         v.startModel = round == 0 ? r.globalModel : _rounds[round - 1].globalModel;
-        if (v.phase == RoundPhase.Done) (v.globalModel, ) = _resolve(round);
+        if (v.phase == RoundPhase.Done) v.globalModel = _resolve(round);
         uint256 k = r.committeeLen;
         v.committee = new address[](k);
         v.seats = new uint8[](k);
@@ -174,7 +177,7 @@ contract QFLFederation is ModelRegistry {
         v.samples = m.samples;
         v.revealOrder = m.revealOrder;
         v.pendingDuties = m.pendingDuties;
-        v.stakeRound = m.stakeRound;
+        v.drawWeight = m.drawWeight;
         v.cooldownUntil = m.cooldownUntil;
     }
 

@@ -5,14 +5,14 @@ import {StakeTree} from "../lib/StakeTree.sol";
 import {Rounds} from "./Rounds.sol";
 
 /// @title Committee
-/// @notice The validator committee: `committeeSize` seats drawn with replacement in proportion to stake
-///         (splitting stake over accounts changes nothing), from a seed fixed after the last reveal, then
-///         hidden scores (commit, reveal) from every member, one byte per revealed update.
+/// @notice The validator committee: `committeeSize` seats drawn with replacement in proportion to draw
+///         weight (stake; splitting it over accounts changes nothing), seeded by the prevrandao of a block
+///         fixed before anyone can know it, then hidden scores (commit, reveal), one byte per update.
 abstract contract Committee is Rounds {
-    /// @notice Draw the committee (anyone, phase Select). The seed is the hash of `drawBlock`: the block of
-    ///         the last reveal, or, when reveals closed by deadline, the block of the first call here (which
-    ///         then only arms the draw). Stakes are frozen from arming to drawing. Members whose stake
-    ///         changed since the round started, or whose reputation is below the floor, are redrawn.
+    /// @notice Draw the committee (anyone, phase Select). It runs only in the armed block `drawBlock` (the
+    ///         block after the last reveal, or after the arming call when reveals closed by deadline), seeded
+    ///         by that block's prevrandao; a call after that block re-arms for the next one. Draw weights are
+    ///         frozen from arming to drawing, and weight added during the round is not in the tree yet.
     /// @param round the round whose reveals are closed
     function drawCommittee(uint256 round) external {
         Round storage r = _rounds[round];
@@ -20,15 +20,14 @@ abstract contract Committee is Rounds {
             revert WrongPhase(round, _phase(round), RoundPhase.Select);
         }
         uint256 armed = r.drawBlock;
-        if (armed == 0 || block.number > armed + 256) {
-            // Not armed, or its hash fell out of the EVM's 256-block window: arm with this block.
-            r.drawBlock = uint64(block.number);
-            emit DrawArmed(round, uint64(block.number));
+        if (armed != 0 && block.number < armed) revert DrawTooEarly(round, armed);
+        if (armed == 0 || block.number > armed) {
+            r.drawBlock = uint64(block.number) + 1;
+            emit DrawArmed(round, uint64(block.number) + 1);
             return;
         }
-        if (block.number <= armed) revert DrawTooEarly(round, armed);
-        bytes32 seed = keccak256(abi.encode(blockhash(armed), round, address(this)));
-        r.seed = seed;
+        bytes32 seed = keccak256(abi.encode(block.prevrandao, round, address(this)));
+        r.committeeSeed = seed;
         _draw(round, r, seed);
         r.stage = STAGE_VOTING;
         uint64 voteCommitDeadline = uint64(block.timestamp) + votePeriod;
@@ -55,17 +54,15 @@ abstract contract Committee is Rounds {
         );
     }
 
+    /// @dev Every weight in the tree is drawable (see _syncDrawWeight), so every seat is filled.
     function _draw(uint256 round, Round storage r, bytes32 seed) private {
         uint256 total = _tree.total;
         if (total == 0) return;
-        uint256 wanted = committeeSize;
-        uint256 drawn = 0;
+        uint256 seats = committeeSize;
         uint256 len = 0;
-        for (uint256 attempt = 0; attempt < wanted * DRAW_ATTEMPTS_PER_SEAT && drawn < wanted; attempt++) {
-            uint256 x = uint256(keccak256(abi.encode(seed, attempt))) % total;
+        for (uint256 k = 0; k < seats; k++) {
+            uint256 x = uint256(keccak256(abi.encode(seed, k))) % total;
             address who = _indexOwner[StakeTree.find(_tree, x)];
-            Member storage m = _members[who];
-            if (m.stakeRound >= round || m.reputation < MIN_VALIDATOR_REPUTATION) continue;
             uint256 pos = _positionOf[round][who];
             if (pos == 0) {
                 pos = ++len;
@@ -73,10 +70,9 @@ abstract contract Committee is Rounds {
                 _seats[round][pos].member = who;
             }
             _seats[round][pos].seats += 1;
-            drawn++;
         }
         r.committeeLen = uint8(len);
-        r.totalSeats = uint8(drawn);
+        r.totalSeats = uint8(seats);
     }
 
     /// @notice Commit to hidden scores: `keccak256(abi.encode(scores, salt, msg.sender, round))`.
@@ -111,6 +107,7 @@ abstract contract Committee is Rounds {
         }
         s.flags |= SEAT_VOTE_REVEALED;
         r.voteReveals += 1;
+        r.revealedSeats += s.seats;
         mapping(uint256 => uint256) storage words = _scores[round][pos];
         uint256 wordCount = (n + 31) / 32;
         for (uint256 w = 0; w < wordCount; w++) {

@@ -14,7 +14,7 @@ abstract contract FederationState {
     uint16 public constant INITIAL_REPUTATION = 100;
     /// @notice Upper bound of reputation.
     uint16 public constant MAX_REPUTATION = 1000;
-    /// @notice Members below this reputation are never drawn onto a committee.
+    /// @notice Members below this reputation hold no weight in the committee draw.
     uint16 public constant MIN_VALIDATOR_REPUTATION = 50;
     uint16 internal constant REP_ACCEPTED_UP = 10;
     uint16 internal constant REP_REJECTED_DOWN = 20;
@@ -34,14 +34,13 @@ abstract contract FederationState {
     uint256 public constant MAX_COHORT = 10_000;
     /// @notice Longest allowed phase (every deadline sum stays far from uint64 overflow).
     uint64 public constant MAX_PERIOD = 30 days;
-    /// @notice Draw attempts per seat before the committee is left short (rejected: joined or changed
-    ///         stake this round, or reputation too low).
-    uint256 public constant DRAW_ATTEMPTS_PER_SEAT = 3;
+    /// @notice Shortest allowed phase: arming and running the draw need blocks inside one vote period.
+    uint64 public constant MIN_PERIOD = 60;
     /// @notice After this long past a round's last deadline, anyone may release the round's unpaid reserve.
     uint64 public constant RESERVE_EXPIRY = 30 days;
     /// @notice A member may leave without settling once the current round is this long past its start and
     ///         still not done (belt and braces: every phase has a deadline, so this should never happen).
-    uint64 public constant EMERGENCY_DELAY = 180 days;
+    uint64 public constant EMERGENCY_DELAY = 200 days;
     uint256 internal constant BPS = 10_000;
 
     // Round.stage values; the phase a reader sees is derived from the stage, counters and the clock.
@@ -118,15 +117,15 @@ abstract contract FederationState {
         uint32 samples; // samples committed in commitRound
         uint16 revealOrder; // position among commitRound's reveals (index into score vectors)
         uint8 flags;
-        uint32 stakeRound; // round current when the stake last changed (drawable only in later rounds)
         uint16 revealReputation; // reputation when it revealed (its weight in rewards and the aggregate)
         // slot 1
         bytes32 commitment;
         // slot 2
         uint32 treeIndex;
         uint32 eligibleFrom; // first round it may commit in
-        uint16 pendingDuties; // committee rounds not yet settled
+        uint32 pendingDuties; // committee rounds not yet settled
         uint64 cooldownUntil;
+        uint96 drawWeight; // what the stake tree holds for this member (see _syncDrawWeight)
     }
 
     struct Round {
@@ -152,10 +151,10 @@ abstract contract FederationState {
         uint64 attestDeadline;
         // slot 2
         uint64 startTime;
-        uint64 drawBlock; // block whose hash seeds the committee (0 until armed)
+        uint64 drawBlock; // the block whose prevrandao seeds the committee (0 until armed)
         uint128 reserveLeft; // reward still reserved for this round
         // slot 3
-        bytes32 seed; // cohort seed, replaced by the committee seed at the draw
+        bytes32 cohortSeed;
         // slot 4
         bytes32 globalModel;
         // slot 5
@@ -163,6 +162,9 @@ abstract contract FederationState {
         uint128 reward;
         bool lottery; // more members than cohort seats: commit needs a winning ticket
         bool reserveReleased;
+        uint8 revealedSeats; // seats of the members who revealed scores: the base of every attestation
+        // slot 6
+        bytes32 committeeSeed;
     }
 
     struct Seat {
@@ -238,7 +240,9 @@ abstract contract FederationState {
     mapping(address account => Member) internal _members;
     mapping(address account => uint256) internal _balances;
     mapping(uint256 round => Round) internal _rounds;
-    mapping(bytes32 cidDigest => uint256 roundPlusOne) internal _cidSeen;
+    /// @dev (round + 1) << 16 | (reveal order + 1); reveal order + 1 == 0 marks a global model.
+    mapping(bytes32 cidDigest => uint256 firstSeen) internal _cidSeen;
+    mapping(uint256 round => mapping(uint256 word => uint256 bits)) internal _duplicates; // by reveal order
     mapping(uint256 round => mapping(uint256 position => Seat)) internal _seats; // position from 1
     mapping(uint256 round => mapping(address member => uint256 position)) internal _positionOf;
     mapping(uint256 round => mapping(uint256 position => bytes32)) internal _voteCommitments;
@@ -253,8 +257,8 @@ abstract contract FederationState {
     event PoolFunded(address indexed from, uint256 amount, uint256 poolAfter);
     /// @notice A member registered (again: reputation kept).
     event ClientRegistered(address indexed client, uint256 stake, uint16 reputation, uint32 eligibleFrom);
-    /// @notice A member's stake changed by a top-up or a partial withdrawal.
-    event StakeChanged(address indexed client, uint256 stakeAfter);
+    /// @notice A member's stake or its weight in the committee draw changed.
+    event StakeChanged(address indexed client, uint256 stakeAfter, uint256 drawWeight);
     /// @notice A member left; its stake moved to its withdrawable balance.
     event ClientLeft(address indexed client, uint256 stakeReleased, bool emergency);
     /// @notice An account withdrew its balance.
@@ -280,7 +284,7 @@ abstract contract FederationState {
         uint32 samples,
         uint16 reputation
     );
-    /// @notice The committee draw was armed: it uses the hash of `drawBlock`, callable from the next block.
+    /// @notice The committee draw was armed: it must run in block `drawBlock`, seeded by its prevrandao.
     event DrawArmed(uint256 indexed round, uint64 drawBlock);
     /// @notice The committee was drawn (positions from 1; `seats[i]` seats for `committee[i]`).
     event CommitteeSelected(
@@ -389,11 +393,11 @@ abstract contract FederationState {
     error RevealMismatch(address client, uint256 round);
     /// @notice The sample count is 0 or above `maxSamples`.
     error SamplesOutOfRange(uint256 samples, uint256 maxSamples);
-    /// @notice The CID is the round's start model or was revealed before (in `round`).
+    /// @notice The CID is a global model or was revealed in an earlier round (`round`).
     error DuplicateUpdate(bytes32 cidDigest, uint256 round);
     /// @notice A zero commitment or CID digest.
     error EmptyValue();
-    /// @notice The committee draw waits for the next block (the seed is the hash of the armed block).
+    /// @notice The committee draw runs in the armed block, not before.
     error DrawTooEarly(uint256 round, uint256 drawBlock);
     /// @notice The caller is not on this round's committee.
     error NotCommitteeMember(address account, uint256 round);
@@ -401,6 +405,8 @@ abstract contract FederationState {
     error AlreadyVoted(address validator, uint256 round);
     /// @notice The committee member did not commit a vote.
     error VoteNotCommitted(address validator, uint256 round);
+    /// @notice Only committee members who revealed scores propose and attest global models.
+    error NotAVoter(address validator, uint256 round);
     /// @notice The revealed scores do not hash to the vote commitment.
     error VoteMismatch(address validator, uint256 round);
     /// @notice The score vector must hold one byte per revealed update.
@@ -471,7 +477,7 @@ abstract contract FederationState {
 
     // ------------------------------------------------------------------ the phase clock
     function _periodOk(uint64 period) private pure returns (bool) {
-        return period > 0 && period <= MAX_PERIOD;
+        return period >= MIN_PERIOD && period <= MAX_PERIOD;
     }
 
     function _commitOpen(Round storage r) internal view returns (bool) {
@@ -518,7 +524,8 @@ abstract contract FederationState {
         return ph == RoundPhase.Aggregate || ph == RoundPhase.Done;
     }
 
-    /// @dev Between arming and running the draw, any stake change could steer a draw whose seed is known.
+    /// @dev Between arming and running the draw, any change of draw weight could steer a draw whose seed
+    ///      is public (prevrandao of the armed block is known once the block before it is out).
     function _requireNoDrawPending() internal view {
         uint256 cur = currentRound;
         Round storage r = _rounds[cur];
@@ -528,26 +535,49 @@ abstract contract FederationState {
     }
 
     // ------------------------------------------------------------------ stake and money helpers
-    /// @dev Every stake change goes through here: the tree, the total and the member's stake round.
+    /// @dev Every stake change goes through here: the total, then the member's draw weight.
     function _setStake(address account, Member storage m, uint256 newStake) internal {
-        _requireNoDrawPending();
-        uint256 old = m.stake;
-        if (newStake > old) {
-            StakeTree.add(_tree, m.treeIndex, newStake - old);
-            totalStaked += newStake - old;
-        } else if (old > newStake) {
-            StakeTree.sub(_tree, m.treeIndex, old - newStake);
-            totalStaked -= old - newStake;
-        }
+        totalStaked = totalStaked + newStake - m.stake;
         m.stake = uint96(newStake);
-        m.stakeRound = currentRound;
-        emit StakeChanged(account, newStake);
+        if (!_syncDrawWeight(account, m)) emit StakeChanged(account, newStake, m.drawWeight);
     }
 
-    function _slash(address account, Member storage m) internal returns (uint256 amount) {
+    /// @dev The stake tree holds only weight that can be drawn, so every seat of a committee is filled and
+    ///      no weight can be parked in the tree to void draws: a member's weight is its stake while it is
+    ///      registered with reputation at least MIN_VALIDATOR_REPUTATION, else 0. A decrease applies at once
+    ///      (never while a draw is armed); an increase (joining, topping up, reputation back above the floor)
+    ///      waits until the current round's committee is drawn, so weight that arrives during a round is never
+    ///      drawable in it. The member's next stake or reputation change, or anyone's `activateStake`,
+    ///      applies a waiting increase.
+    function _syncDrawWeight(address account, Member storage m) internal returns (bool changed) {
+        bool drawable = m.flags & FLAG_REGISTERED != 0 && m.reputation >= MIN_VALIDATOR_REPUTATION;
+        uint256 target = drawable ? m.stake : 0;
+        uint256 current = m.drawWeight;
+        if (target == current) return false;
+        if (target < current) {
+            _requireNoDrawPending();
+            StakeTree.sub(_tree, m.treeIndex, current - target);
+        } else {
+            if (_drawAhead()) return false; // applied after this round's draw
+            StakeTree.add(_tree, m.treeIndex, target - current);
+        }
+        m.drawWeight = uint96(target);
+        emit StakeChanged(account, m.stake, target);
+        return true;
+    }
+
+    /// @dev The current round still has a committee draw ahead of it.
+    function _drawAhead() internal view returns (bool) {
+        uint256 cur = currentRound;
+        return cur != 0 && _rounds[cur].stage == STAGE_COMMIT && _phase(cur) != RoundPhase.Done;
+    }
+
+    /// @dev Burn a share of the stake; the caller moves reputation, then syncs the draw weight once.
+    function _slash(Member storage m) internal returns (uint256 amount) {
         amount = (uint256(m.stake) * slashFractionBps) / BPS;
         if (amount == 0) return 0;
-        _setStake(account, m, m.stake - amount);
+        m.stake -= uint96(amount);
+        totalStaked -= amount;
         burned += amount;
     }
 

@@ -8,8 +8,8 @@ import {FederationState} from "./FederationState.sol";
 /// @notice Joining, staking, leaving and withdrawing. Membership is open (up to 2^20 concurrent member
 ///         slots); reputation survives `leave`, and an address that left waits `rejoinCooldown` to return.
 abstract contract Membership is FederationState {
-    /// @notice Register the caller with the ETH sent as stake; it may commit from the next round on and is
-    ///         drawable for committees from the next round on.
+    /// @notice Register the caller with the ETH sent as stake; it may commit from the next round on. Its
+    ///         stake weighs in committee draws once the current round's committee is drawn.
     function register() external payable {
         Member storage m = _members[msg.sender];
         if (m.flags & FLAG_REGISTERED != 0) revert AlreadyRegistered(msg.sender);
@@ -40,7 +40,7 @@ abstract contract Membership is FederationState {
         emit ClientRegistered(msg.sender, msg.value, m.reputation, eligibleFrom);
     }
 
-    /// @notice Add the ETH sent to the caller's stake (not drawable with the new stake until next round).
+    /// @notice Add the ETH sent to the caller's stake (it weighs in draws after the current round's draw).
     function addStake() external payable {
         if (msg.value == 0) revert ZeroAmount();
         Member storage m = _registered(msg.sender);
@@ -68,6 +68,13 @@ abstract contract Membership is FederationState {
         _release(msg.sender, m, false);
     }
 
+    /// @notice Move `account`'s waiting stake into the committee draw (anyone; a no-op while the current
+    ///         round's committee is still to be drawn, and when nothing waits).
+    /// @param account the member
+    function activateStake(address account) external {
+        _syncDrawWeight(account, _registered(account));
+    }
+
     /// @notice Leave without settling, only if the current round is stuck: not done `EMERGENCY_DELAY` after
     ///         it started. Every phase has a deadline, so this is a last resort that should never be needed.
     function emergencyExit() external {
@@ -78,7 +85,7 @@ abstract contract Membership is FederationState {
             revert NotStuck(cur, stuckAfter);
         }
         m.flags |= FLAG_SETTLED; // forfeits any reward of its open update
-        m.pendingDuties = 0;
+        // Open committee duties stay counted: a member that comes back settles them before leaving again.
         _release(msg.sender, m, true);
     }
 
@@ -105,12 +112,12 @@ abstract contract Membership is FederationState {
             r.expectedCommitters -= 1;
         }
         uint256 stake = m.stake;
+        m.flags &= ~FLAG_REGISTERED;
         _setStake(account, m, 0);
         uint256 index = m.treeIndex;
         _freeIndices.push(uint32(index));
         delete _indexOwner[index];
         m.treeIndex = 0;
-        m.flags &= ~FLAG_REGISTERED;
         m.cooldownUntil = uint64(block.timestamp) + rejoinCooldown;
         memberCount -= 1;
         _credit(account, stake);

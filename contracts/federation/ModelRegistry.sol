@@ -4,11 +4,11 @@ pragma solidity 0.8.28;
 import {Settlement} from "./Settlement.sol";
 
 /// @title ModelRegistry
-/// @notice The attested global model of every round. Only committee members propose (one proposal each),
-///         and every committee member attests every proposal with all its seats. A proposal is accepted as
-///         soon as its yes-seats are more than half of all seats, refused as soon as its no-seats are; at the
-///         attest deadline the proposal with the most yes-seats among those with more yes than no wins,
-///         and with none the round keeps the previous global model.
+/// @notice The attested global model of every round. Only committee members who revealed scores propose
+///         (one proposal each) and attest (each proposal once, with all their seats). Acceptance and refusal
+///         count over the same base, the seats that revealed scores: a proposal is accepted once its
+///         yes-seats are more than half of them, refused once its no-seats are. If nothing is accepted by
+///         the attest deadline the round keeps the previous global model.
 abstract contract ModelRegistry is Settlement {
     /// @notice Propose the aggregate of the round's accepted updates as its global model (committee only).
     /// @param round a round in its Aggregate phase
@@ -18,6 +18,7 @@ abstract contract ModelRegistry is Settlement {
         if (cidDigest == bytes32(0)) revert EmptyValue();
         if (_phase(round) != RoundPhase.Aggregate) revert WrongPhase(round, _phase(round), RoundPhase.Aggregate);
         (uint256 pos, Seat storage s) = _seatOf(round, msg.sender);
+        if (s.flags & SEAT_VOTE_REVEALED == 0) revert NotAVoter(msg.sender, round);
         if (s.flags & SEAT_PROPOSED != 0) revert AlreadyProposed(msg.sender, round);
         s.flags |= SEAT_PROPOSED;
         Round storage r = _rounds[round];
@@ -36,26 +37,28 @@ abstract contract ModelRegistry is Settlement {
     function attestGlobalModel(uint256 round, uint32 proposalId, bool approve) external {
         if (_phase(round) != RoundPhase.Aggregate) revert WrongPhase(round, _phase(round), RoundPhase.Aggregate);
         (uint256 pos, Seat storage s) = _seatOf(round, msg.sender);
+        if (s.flags & SEAT_VOTE_REVEALED == 0) revert NotAVoter(msg.sender, round);
         Round storage r = _rounds[round];
         if (proposalId == 0 || proposalId > r.proposalCount) revert UnknownProposal(round, proposalId);
         Proposal storage prop = _proposals[round][proposalId];
         if (prop.status != 0) revert ProposalDecided(round, proposalId);
-        uint64 bit = uint64(1) << (pos - 1);
+        uint64 bit = uint64(1) << uint64(pos - 1);
         if (prop.attested & bit != 0) revert AlreadyAttested(msg.sender, round, proposalId);
         prop.attested |= bit;
         emit GlobalModelAttested(round, proposalId, msg.sender, approve);
-        uint256 total = r.totalSeats;
+        uint256 base = r.revealedSeats;
         if (approve) {
             prop.yesSeats += s.seats;
-            if (uint256(prop.yesSeats) * 2 > total) {
+            if (uint256(prop.yesSeats) * 2 > base) {
                 prop.status = 1;
                 r.stage = STAGE_DONE;
                 r.globalModel = prop.cidDigest;
+                _markGlobalModel(round, prop.cidDigest);
                 emit GlobalModelAccepted(round, proposalId, prop.cidDigest);
             }
         } else {
             prop.noSeats += s.seats;
-            if (uint256(prop.noSeats) * 2 > total) {
+            if (uint256(prop.noSeats) * 2 > base) {
                 prop.status = 2;
                 emit GlobalModelRefused(round, proposalId);
             }
@@ -72,30 +75,21 @@ abstract contract ModelRegistry is Settlement {
     function _closeRound(uint256 round) internal override {
         Round storage r = _rounds[round];
         if (r.stage == STAGE_DONE) return;
-        (bytes32 model, uint256 id) = _resolve(round);
+        bytes32 model = _resolve(round);
         r.stage = STAGE_DONE;
         r.globalModel = model;
-        if (id != 0) {
-            _proposals[round][id].status = 1;
-            emit GlobalModelAccepted(round, uint32(id), model);
-        } else {
-            emit GlobalModelCarriedOver(round, model);
-        }
+        emit GlobalModelCarriedOver(round, model);
         if (r.commitCount == 0 && !r.reserveReleased) _releaseReserve(round, r);
     }
 
-    /// @dev The global model a done round ends with: the stored one, or the best proposal, or carry-over.
-    function _resolve(uint256 round) internal view returns (bytes32 model, uint256 id) {
+    /// @dev The global model a done round ends with: the accepted proposal, else the previous round's.
+    function _resolve(uint256 round) internal view returns (bytes32) {
         Round storage r = _rounds[round];
-        if (r.stage == STAGE_DONE) return (r.globalModel, 0);
-        uint256 bestYes = 0;
-        uint256 count = r.proposalCount;
-        for (uint256 p = 1; p <= count; p++) {
-            Proposal storage prop = _proposals[round][p];
-            if (prop.status == 2 || prop.yesSeats <= prop.noSeats || prop.yesSeats <= bestYes) continue;
-            bestYes = prop.yesSeats;
-            id = p;
-        }
-        model = id != 0 ? _proposals[round][id].cidDigest : _rounds[round - 1].globalModel;
+        return r.stage == STAGE_DONE ? r.globalModel : _rounds[round - 1].globalModel;
+    }
+
+    /// @dev A global model can never come back as an update.
+    function _markGlobalModel(uint256 round, bytes32 cidDigest) private {
+        if (_cidSeen[cidDigest] == 0) _cidSeen[cidDigest] = (round + 1) << 16;
     }
 }

@@ -36,7 +36,7 @@ abstract contract Rounds is Membership {
         r.reserveLeft = uint128(reward);
         // The caller of startRound can pick the block, so the ticket seed only decides training slots
         // (each capped in reward by maxShareBps), never committee seats.
-        r.seed = keccak256(abi.encode(blockhash(block.number - 1), round, address(this)));
+        r.cohortSeed = keccak256(abi.encode(blockhash(block.number - 1), round, address(this)));
         emit RoundStarted(
             round,
             _rounds[prev].globalModel,
@@ -71,7 +71,9 @@ abstract contract Rounds is Membership {
 
     /// @notice Reveal the committed update; reverts unless it hashes to the commitment.
     /// @param round the round committed in
-    /// @param cidDigest sha2-256 digest of the update's CIDv0 (not the start model, never revealed before)
+    /// @param cidDigest sha2-256 digest of the update's CIDv0: never a global model nor an earlier round's
+    ///        update; the same CID twice in one round settles every copy as unvalidated (no pay, no slash),
+    ///        so squatting a CID learnt before its reveal gains nothing and costs its owner nothing
     /// @param salt the salt used in the commitment
     /// @param samples training samples behind the update, 1..maxSamples (part of the commitment)
     function revealUpdate(uint256 round, bytes32 cidDigest, bytes32 salt, uint32 samples) external {
@@ -85,10 +87,16 @@ abstract contract Rounds is Membership {
             revert RevealMismatch(msg.sender, round);
         }
         if (samples == 0 || samples > maxSamples) revert SamplesOutOfRange(samples, maxSamples);
-        uint256 seenIn = _cidSeen[cidDigest];
-        if (seenIn != 0) revert DuplicateUpdate(cidDigest, seenIn - 1);
-        _cidSeen[cidDigest] = round + 1;
         uint16 order = r.revealCount;
+        uint256 seen = _cidSeen[cidDigest];
+        if (seen == 0) {
+            _cidSeen[cidDigest] = ((round + 1) << 16) | (uint256(order) + 1);
+        } else {
+            uint256 seenOrder = seen & 0xffff;
+            if ((seen >> 16) != round + 1 || seenOrder == 0) revert DuplicateUpdate(cidDigest, (seen >> 16) - 1);
+            _markDuplicate(round, seenOrder - 1);
+            _markDuplicate(round, order);
+        }
         uint16 rep = m.reputation;
         r.revealCount = order + 1;
         r.weightSum += uint56(samples) * rep;
@@ -96,9 +104,9 @@ abstract contract Rounds is Membership {
         m.revealOrder = order;
         m.revealReputation = rep;
         m.flags = FLAG_REGISTERED | FLAG_KNOWN | FLAG_REVEALED;
-        // The last reveal closes the phase: the committee seed is the hash of this block, unknown to
-        // everyone (this revealer included) until the block is sealed.
-        if (order + 1 == r.commitCount && !_commitOpen(r)) r.drawBlock = uint64(block.number);
+        // The last reveal closes the phase and arms the draw for the next block, whose prevrandao nobody
+        // acting now can know (only the proposer of this block, who can at most withhold it).
+        if (order + 1 == r.commitCount) r.drawBlock = uint64(block.number) + 1;
         emit UpdateRevealed(round, msg.sender, order, cidDigest, samples, rep);
     }
 
@@ -115,7 +123,15 @@ abstract contract Rounds is Membership {
     /// @dev About `cohortSize` of `membersAtStart` tickets win: keccak(seed, account) below the threshold.
     function _wins(Round storage r, address account) internal view returns (bool) {
         uint256 threshold = (type(uint256).max / r.membersAtStart) * cohortSize;
-        return uint256(keccak256(abi.encode(r.seed, account))) < threshold;
+        return uint256(keccak256(abi.encode(r.cohortSeed, account))) < threshold;
+    }
+
+    function _markDuplicate(uint256 round, uint256 order) private {
+        _duplicates[round][order / 256] |= uint256(1) << (order % 256);
+    }
+
+    function _isDuplicate(uint256 round, uint256 order) internal view returns (bool) {
+        return (_duplicates[round][order / 256] >> (order % 256)) & 1 == 1;
     }
 
     /// @dev Persist a Done round: its global model, and the reserve when nothing can be paid from it.

@@ -16,13 +16,16 @@ abstract contract Settlement is Committee {
         uint256[] seats;
     }
 
-    /// @notice Settle these committers' updates of `round` (anyone, once votes are closed; any batch size).
+    /// @notice Settle these committers' updates of `round` (anyone, once votes are closed; any batch size;
+    ///         entries already settled are skipped, so racing batches do not revert each other).
     ///         Accepted: reward ∝ samples x reputation (capped at `maxShareBps`) x score, +10 reputation.
-    ///         Rejected: slash, -20. Committed but never revealed: slash, -30. Neutral or unvalidated: nothing.
+    ///         Rejected: slash, -20. Committed but never revealed: slash, -30. Neutral, unvalidated or a
+    ///         CID revealed twice in the round: nothing. Not while a committee draw is armed.
     /// @param round the round
-    /// @param trainers committers of `round` not yet settled
+    /// @param trainers committers of `round`
     function settle(uint256 round, address[] calldata trainers) external {
         if (!_votesClosed(round)) revert WrongPhase(round, _phase(round), RoundPhase.Aggregate);
+        _requireNoDrawPending();
         Round storage r = _rounds[round];
         Voters memory v = _voters(round, r);
         for (uint256 i = 0; i < trainers.length; i++) _settleTrainer(round, r, v, trainers[i]);
@@ -35,6 +38,7 @@ abstract contract Settlement is Committee {
     /// @param validator the committee member
     function settleValidator(uint256 round, address validator) external {
         if (!_votesClosed(round)) revert WrongPhase(round, _phase(round), RoundPhase.Aggregate);
+        _requireNoDrawPending();
         Round storage r = _rounds[round];
         (uint256 pos, Seat storage s) = _seatOf(round, validator);
         if (s.flags & SEAT_SETTLED != 0) revert AlreadySettled(validator, round);
@@ -46,8 +50,9 @@ abstract contract Settlement is Committee {
         if (m.pendingDuties > 0) m.pendingDuties -= 1;
         if (m.flags & FLAG_REGISTERED == 0) return; // left by emergency exit: nothing to pay or slash
         if (s.flags & SEAT_VOTE_REVEALED == 0) {
-            uint256 slashed = _slash(validator, m);
+            uint256 slashed = _slash(m);
             m.reputation = _repDown(m.reputation, REP_SILENT_VALIDATOR_DOWN);
+            _syncDrawWeight(validator, m);
             emit ValidatorSettled(round, validator, ValidatorOutcome.Silent, 0, 0, m.reputation, 0, slashed);
             return;
         }
@@ -62,6 +67,7 @@ abstract contract Settlement is Committee {
                 outcome = ValidatorOutcome.Minority;
                 m.reputation = _repDown(m.reputation, REP_VALIDATOR_MINORITY_DOWN);
             }
+            _syncDrawWeight(validator, m);
         }
         emit ValidatorSettled(
             round,
@@ -114,17 +120,20 @@ abstract contract Settlement is Committee {
     function _settleTrainer(uint256 round, Round storage r, Voters memory v, address trainer) private {
         Member storage m = _members[trainer];
         if (m.commitRound != round || m.flags & FLAG_REGISTERED == 0) revert NotCommitted(trainer, round);
-        if (m.flags & FLAG_SETTLED != 0) revert AlreadySettled(trainer, round);
+        if (m.flags & FLAG_SETTLED != 0) return; // a racing batch got here first
         m.flags |= FLAG_SETTLED;
         r.settledCount += 1;
         if (m.flags & FLAG_REVEALED == 0) {
-            uint256 slashed = _slash(trainer, m);
+            uint256 slashed = _slash(m);
             m.reputation = _repDown(m.reputation, REP_SILENT_COMMITTER_DOWN);
+            _syncDrawWeight(trainer, m);
             emit TrainerSettled(round, trainer, TrainerOutcome.SilentCommitter, 0, m.reputation, 0, slashed);
             return;
         }
         uint256 own = _positionOf[round][trainer];
-        (TrainerOutcome outcome, uint256 score) = _judge(round, r, v, m.revealOrder, own);
+        (TrainerOutcome outcome, uint256 score) = _isDuplicate(round, m.revealOrder)
+            ? (TrainerOutcome.Unvalidated, 0)
+            : _judge(round, r, v, m.revealOrder, own);
         uint256 share = _trainerShare(r, m);
         uint256 earned = 0;
         uint256 slashedAmount = 0;
@@ -132,9 +141,10 @@ abstract contract Settlement is Committee {
             earned = _payFromReserve(r, trainer, (share * score) / 255);
             m.reputation = _repUp(m.reputation, REP_ACCEPTED_UP);
         } else if (outcome == TrainerOutcome.Rejected) {
-            slashedAmount = _slash(trainer, m);
+            slashedAmount = _slash(m);
             m.reputation = _repDown(m.reputation, REP_REJECTED_DOWN);
         }
+        _syncDrawWeight(trainer, m);
         _returnToPool(r, share - (outcome == TrainerOutcome.Accepted ? (share * score) / 255 : 0));
         _settleValidatorBudget(round, r, v, m.revealOrder, own, outcome);
         emit TrainerSettled(round, trainer, outcome, uint8(score), m.reputation, earned, slashedAmount);
@@ -167,6 +177,7 @@ abstract contract Settlement is Committee {
         if (own != 0 && ownSeats == 0) ownSeats = _seats[round][own].seats; // on the committee, silent
         // Quorum: more than half of the seats not held by the trainer must have revealed scores.
         if (cast == 0 || cast * 2 <= uint256(r.totalSeats) - ownSeats) return (TrainerOutcome.Unvalidated, 0);
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(scores, j)
             mstore(weights, j)
