@@ -212,10 +212,10 @@ contract QFLFederation is ModelRegistry {
         return _scoreAt(round, position, index);
     }
 
-    /// @notice Stake-weighted draw support: the member at a tree index, and the tree's total and size.
+    /// @notice Committee-draw support: the member at a tree slot, and the tree's total draw weight and size.
     /// @param index a member slot (from 1)
     /// @return member the member there (0 when free)
-    /// @return total the sum of all stakes in the tree
+    /// @return total the sum of all draw weights in the tree
     /// @return size the highest slot ever used
     function stakeSlot(uint256 index) external view returns (address member, uint256 total, uint256 size) {
         return (_indexOwner[index], _tree.total, _tree.size);

@@ -9,22 +9,23 @@ import {Rounds} from "./Rounds.sol";
 ///         weight (stake; splitting it over accounts changes nothing), seeded by the prevrandao of a block
 ///         fixed before anyone can know it, then hidden scores (commit, reveal), one byte per update.
 abstract contract Committee is Rounds {
-    /// @notice Draw the committee (anyone, phase Select). It runs only in the armed block `drawBlock` (the
-    ///         block after the last reveal, or after the arming call when reveals closed by deadline), seeded
-    ///         by that block's prevrandao; a call after that block re-arms for the next one. Draw weights are
-    ///         frozen from arming to drawing, and weight added during the round is not in the tree yet.
+    /// @notice Draw the committee (anyone, phase Select). It runs only in the armed block `drawBlock`, two
+    ///         blocks after the last reveal (or after the arming call, when reveals closed by deadline),
+    ///         seeded by that block's prevrandao. A call before that block does nothing (on an automining
+    ///         chain it is the block in between); a call after it re-arms. Draw weights are frozen from arming
+    ///         to drawing, and weight added during the round is not in the tree yet.
     /// @param round the round whose reveals are closed
-    function drawCommittee(uint256 round) external {
+    /// @return drawn true if the committee was drawn by this call
+    function drawCommittee(uint256 round) external returns (bool drawn) {
         Round storage r = _rounds[round];
         if (r.stage != STAGE_COMMIT || _phase(round) != RoundPhase.Select) {
             revert WrongPhase(round, _phase(round), RoundPhase.Select);
         }
         uint256 armed = r.drawBlock;
-        if (armed != 0 && block.number < armed) revert DrawTooEarly(round, armed);
+        if (armed != 0 && block.number < armed) return false;
         if (armed == 0 || block.number > armed) {
-            r.drawBlock = uint64(block.number) + 1;
-            emit DrawArmed(round, uint64(block.number) + 1);
-            return;
+            _armDraw(round, r);
+            return false;
         }
         bytes32 seed = keccak256(abi.encode(block.prevrandao, round, address(this)));
         r.committeeSeed = seed;
@@ -52,6 +53,7 @@ abstract contract Committee is Rounds {
             r.voteRevealDeadline,
             r.attestDeadline
         );
+        return true;
     }
 
     /// @dev Every weight in the tree is drawable (see _syncDrawWeight), so every seat is filled.

@@ -397,8 +397,6 @@ abstract contract FederationState {
     error DuplicateUpdate(bytes32 cidDigest, uint256 round);
     /// @notice A zero commitment or CID digest.
     error EmptyValue();
-    /// @notice The committee draw runs in the armed block, not before.
-    error DrawTooEarly(uint256 round, uint256 drawBlock);
     /// @notice The caller is not on this round's committee.
     error NotCommitteeMember(address account, uint256 round);
     /// @notice The committee member already did this.
@@ -471,7 +469,7 @@ abstract contract FederationState {
         Round storage genesis = _rounds[0];
         genesis.stage = STAGE_DONE;
         genesis.globalModel = p.initialModel;
-        _cidSeen[p.initialModel] = 1;
+        _cidSeen[p.initialModel] = 1 << 16; // round 0, not an update: never revealable
         emit FederationCreated(msg.sender, p.modelSpec, p.initialModel, p);
     }
 

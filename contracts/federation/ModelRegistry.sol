@@ -8,7 +8,8 @@ import {Settlement} from "./Settlement.sol";
 ///         (one proposal each) and attest (each proposal once, with all their seats). Acceptance and refusal
 ///         count over the same base, the seats that revealed scores: a proposal is accepted once its
 ///         yes-seats are more than half of them, refused once its no-seats are. If nothing is accepted by
-///         the attest deadline the round keeps the previous global model.
+///         the attest deadline the round keeps the previous global model. Nothing is accepted unless more
+///         than half of all seats revealed scores: without that quorum no update was decided either.
 abstract contract ModelRegistry is Settlement {
     /// @notice Propose the aggregate of the round's accepted updates as its global model (committee only).
     /// @param round a round in its Aggregate phase
@@ -49,7 +50,7 @@ abstract contract ModelRegistry is Settlement {
         uint256 base = r.revealedSeats;
         if (approve) {
             prop.yesSeats += s.seats;
-            if (uint256(prop.yesSeats) * 2 > base) {
+            if (uint256(prop.yesSeats) * 2 > base && base * 2 > r.totalSeats) {
                 prop.status = 1;
                 r.stage = STAGE_DONE;
                 r.globalModel = prop.cidDigest;

@@ -72,8 +72,8 @@ abstract contract Rounds is Membership {
     /// @notice Reveal the committed update; reverts unless it hashes to the commitment.
     /// @param round the round committed in
     /// @param cidDigest sha2-256 digest of the update's CIDv0: never a global model nor an earlier round's
-    ///        update; the same CID twice in one round settles every copy as unvalidated (no pay, no slash),
-    ///        so squatting a CID learnt before its reveal gains nothing and costs its owner nothing
+    ///        update. The same CID twice in one round is judged as usual but no copy is paid: squatting a
+    ///        CID learnt before its reveal earns nothing, and a rejected copy is still slashed
     /// @param salt the salt used in the commitment
     /// @param samples training samples behind the update, 1..maxSamples (part of the commitment)
     function revealUpdate(uint256 round, bytes32 cidDigest, bytes32 salt, uint32 samples) external {
@@ -104,9 +104,8 @@ abstract contract Rounds is Membership {
         m.revealOrder = order;
         m.revealReputation = rep;
         m.flags = FLAG_REGISTERED | FLAG_KNOWN | FLAG_REVEALED;
-        // The last reveal closes the phase and arms the draw for the next block, whose prevrandao nobody
-        // acting now can know (only the proposer of this block, who can at most withhold it).
-        if (order + 1 == r.commitCount) r.drawBlock = uint64(block.number) + 1;
+        // The last reveal closes the phase and arms the draw (weights freeze now; see drawCommittee).
+        if (order + 1 == r.commitCount) _armDraw(round, r);
         emit UpdateRevealed(round, msg.sender, order, cidDigest, samples, rep);
     }
 
@@ -124,6 +123,15 @@ abstract contract Rounds is Membership {
     function _wins(Round storage r, address account) internal view returns (bool) {
         uint256 threshold = (type(uint256).max / r.membersAtStart) * cohortSize;
         return uint256(keccak256(abi.encode(r.cohortSeed, account))) < threshold;
+    }
+
+    /// @dev The draw runs in the block two after arming: its prevrandao is unknown to whoever builds the
+    ///      arming block (it is fixed by the next proposer's RANDAO reveal), and weights are frozen from the
+    ///      arming transaction on, so nobody who knows the seed can still move a weight.
+    function _armDraw(uint256 round, Round storage r) internal {
+        uint64 target = uint64(block.number) + 2;
+        r.drawBlock = target;
+        emit DrawArmed(round, target);
     }
 
     function _markDuplicate(uint256 round, uint256 order) private {

@@ -19,8 +19,9 @@ abstract contract Settlement is Committee {
     /// @notice Settle these committers' updates of `round` (anyone, once votes are closed; any batch size;
     ///         entries already settled are skipped, so racing batches do not revert each other).
     ///         Accepted: reward ∝ samples x reputation (capped at `maxShareBps`) x score, +10 reputation.
-    ///         Rejected: slash, -20. Committed but never revealed: slash, -30. Neutral, unvalidated or a
-    ///         CID revealed twice in the round: nothing. Not while a committee draw is armed.
+    ///         Rejected: slash, -20. Committed but never revealed: slash, -30. Neutral or unvalidated:
+    ///         nothing. A CID revealed twice in the round is never paid (accepted copies count as neutral).
+    ///         Not while a committee draw is armed.
     /// @param round the round
     /// @param trainers committers of `round`
     function settle(uint256 round, address[] calldata trainers) external {
@@ -131,9 +132,8 @@ abstract contract Settlement is Committee {
             return;
         }
         uint256 own = _positionOf[round][trainer];
-        (TrainerOutcome outcome, uint256 score) = _isDuplicate(round, m.revealOrder)
-            ? (TrainerOutcome.Unvalidated, 0)
-            : _judge(round, r, v, m.revealOrder, own);
+        (TrainerOutcome outcome, uint256 score) = _judge(round, r, v, m.revealOrder, own);
+        if (outcome == TrainerOutcome.Accepted && _isDuplicate(round, m.revealOrder)) outcome = TrainerOutcome.Neutral;
         uint256 share = _trainerShare(r, m);
         uint256 earned = 0;
         uint256 slashedAmount = 0;
