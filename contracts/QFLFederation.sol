@@ -37,7 +37,7 @@ contract QFLFederation is ModelRegistry {
         uint256 reserveLeft;
         uint256 weightSum;
         uint8 revealedSeats;
-        bytes32 cohortSeed;
+        uint64 cohortSeed;
         bytes32 committeeSeed;
         bytes32 startModel;
         bytes32 globalModel;

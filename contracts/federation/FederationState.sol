@@ -154,16 +154,15 @@ abstract contract FederationState {
         uint64 drawBlock; // the block whose prevrandao seeds the committee (0 until armed)
         uint128 reserveLeft; // reward still reserved for this round
         // slot 3
-        bytes32 cohortSeed;
-        // slot 4
         bytes32 globalModel;
-        // slot 5
+        // slot 4: read by every commit (lottery, cohortSeed)
         uint32 membersAtStart;
         uint128 reward;
         bool lottery; // more members than cohort seats: commit needs a winning ticket
         bool reserveReleased;
         uint8 revealedSeats; // seats of the members who revealed scores: the base of every attestation
-        // slot 6
+        uint64 cohortSeed; // seeds the cohort tickets (64 bits: unknown before the round, so enough)
+        // slot 5
         bytes32 committeeSeed;
     }
 

@@ -36,7 +36,7 @@ abstract contract Rounds is Membership {
         r.reserveLeft = uint128(reward);
         // The caller of startRound can pick the block, so the ticket seed only decides training slots
         // (each capped in reward by maxShareBps), never committee seats.
-        r.cohortSeed = keccak256(abi.encode(blockhash(block.number - 1), round, address(this)));
+        r.cohortSeed = uint64(uint256(keccak256(abi.encode(blockhash(block.number - 1), round, address(this)))));
         emit RoundStarted(
             round,
             _rounds[prev].globalModel,
