@@ -32,27 +32,36 @@ $(STAMPS)/ipfs-rpc: tools/ipfs-rpc/package.json tools/ipfs-rpc/package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error --prefix tools/ipfs-rpc
 	@touch $@
 
+# ape's incremental compile can keep bytecode older than an edited library or base contract: recompile all
+# of it whenever any source changes.
+CONTRACT_SOURCES := $(shell find contracts -name '*.sol') ape-config.yaml
+$(STAMPS)/contracts: $(CONTRACT_SOURCES) $(STAMPS)/python $(STAMPS)/npm
+	@mkdir -p $(STAMPS)
+	$(BIN)/ape compile --force
+	@touch $@
+
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	npx --no-install solhint --max-warnings 0 'contracts/**/*.sol'
+	$(BIN)/python tools/slither_lint.py  # slither, every finding triaged in contracts/SLITHER.md
 
 format: deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test-contracts: deps
+test-contracts: deps $(STAMPS)/contracts
 	QFL_EXPECT_PROVIDER=test $(BIN)/ape test tests/contracts
 
-test-anvil: deps
+test-anvil: deps $(STAMPS)/contracts
 	QFL_EXPECT_PROVIDER=foundry $(BIN)/ape test tests/contracts --network ethereum:local:foundry
 
-test-python: deps
+test-python: deps $(STAMPS)/contracts
 	$(BIN)/python -m pytest tests/python
 
 test: lint test-contracts test-anvil test-python
 
-demo: deps
+demo: deps $(STAMPS)/contracts
 	$(BIN)/qflchain demo
 
 # PennyLane (for the throughput comparison only) gets its own venv so it can never disturb the pinned set.

@@ -21,8 +21,9 @@ abstract contract Membership is FederationState {
             index = _freeIndices[_freeIndices.length - 1];
             _freeIndices.pop();
         } else {
-            index = _tree.size + 1;
-            if (index > StakeTree.CAPACITY) revert FederationFull(StakeTree.CAPACITY);
+            // Reserved now: the stake may wait for this round's draw before it enters the tree.
+            if (_tree.size >= StakeTree.CAPACITY) revert FederationFull(StakeTree.CAPACITY);
+            index = StakeTree.reserveNext(_tree);
         }
         _indexOwner[index] = msg.sender;
         m.treeIndex = uint32(index);

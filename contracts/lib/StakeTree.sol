@@ -22,6 +22,14 @@ library StakeTree {
     /// @notice The index is 0 or above CAPACITY.
     error IndexOutOfRange(uint256 index);
 
+    /// @notice Take the next never-used slot (its weight starts at zero).
+    function reserveNext(Tree storage t) internal returns (uint256 index) {
+        index = t.size + 1;
+        if (index > CAPACITY) revert IndexOutOfRange(index);
+        t.size = index;
+        if (index > t.cap) _grow(t, t.cap, index);
+    }
+
     /// @notice Add `amount` to the weight at `index`.
     function add(Tree storage t, uint256 index, uint256 amount) internal {
         if (index == 0 || index > CAPACITY) revert IndexOutOfRange(index);

@@ -15,6 +15,11 @@ contract StakeTreeHarness {
         StakeTree.add(_tree, index, amount);
     }
 
+    /// @notice Take the next never-used slot.
+    function reserveNext() external {
+        StakeTree.reserveNext(_tree);
+    }
+
     /// @notice Take weight from an index.
     /// @param index slot from 1
     /// @param amount weight to take

@@ -48,7 +48,42 @@ def test_growth_keeps_earlier_weights(project, accounts):
     tree.add(1000, 7, sender=accounts[0])
     tree.add(2, 1, sender=accounts[0])
     assert [tree.find(x) for x in (0, 1, 5, 6, 12)] == [2, 3, 3, 1000, 1000]
+    tree.reserveNext(sender=accounts[0])  # slot 1001, no weight yet: growth must not disturb the rest
+    tree.add(1001, 4, sender=accounts[0])
+    assert [tree.find(x) for x in (12, 13, 16)] == [1000, 1001, 1001]
     with ape.reverts():
         tree.add(0, 1, sender=accounts[0])
     with ape.reverts():
         tree.add(2**20 + 1, 1, sender=accounts[0])
+
+
+def test_members_joining_during_a_round_get_their_own_slots(project, accounts):
+    """Their stake waits for the round's draw, but each must still own a distinct slot (audit finding)."""
+    ether = 10**18
+    params = (
+        b"\xaa" * 32,
+        b"\xbb" * 32,
+        3,
+        ether,
+        100,
+        100,
+        100,
+        100,
+        3,
+        100,
+        ether // 10,
+        1000,
+        10_000,
+        5000,
+        0,
+    )
+    fed = accounts[0].deploy(project.QFLFederation, params, value=ether)
+    for a in accounts[1:3]:
+        fed.register(sender=a, value=ether)
+    fed.startRound(sender=accounts[0])
+    fed.register(sender=accounts[3], value=ether)  # the draw of round 1 is ahead: weight waits
+    fed.register(sender=accounts[4], value=3 * ether)
+    owners = [fed.stakeSlot(i).member for i in range(1, 5)]
+    assert owners == [a.address for a in accounts[1:5]]
+    assert fed.getClient(accounts[4]).drawWeight == 0
+    assert fed.stakeSlot(1).total == 2 * ether
