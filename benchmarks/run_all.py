@@ -1,6 +1,9 @@
 """`make bench`: every measurement behind the README's numbers, each writing benchmarks/results/<name>.md.
 
-Run: .venv/bin/python -m benchmarks.run_all [--only gas,store,rounds,throughput]
+Run: .venv/bin/python -m benchmarks.run_all [--only gas,committee,store,rounds,throughput]
+gas: a full round at 10, 200, 1,000 and 10,000 revealed updates on anvil (~3 min; `-m benchmarks.gas --quick`
+for 10 and 200 only); committee: Monte Carlo of the committee draw, one account vs many, validated against
+the contract on anvil (~2 min).
 The throughput comparison needs PennyLane, which lives only in .venv-bench (`make bench` builds it).
 """
 
@@ -16,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 STEPS = {
     "gas": [sys.executable, "-m", "benchmarks.gas"],
+    "committee": [sys.executable, "-m", "benchmarks.committee_draw"],
     "store": [sys.executable, "-m", "benchmarks.store"],
     "rounds": [sys.executable, "-m", "benchmarks.rounds"],
     "throughput": [str(BENCH_PYTHON), "-m", "benchmarks.throughput"],
