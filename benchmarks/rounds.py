@@ -56,7 +56,7 @@ def experiment(
         protocol={
             "rounds": rounds,
             "committee_size": min(10, n_clients),
-            "max_participants": 256,
+            "cohort_size": max(64, n_clients),  # every member trains every round (no cohort lottery)
             "fund_eth": 10.0 * rounds,
             "commit_seconds": 3600,
             "reveal_seconds": 3600,
@@ -117,7 +117,7 @@ def multi_process(cfg: ExperimentConfig, folder: Path) -> dict:
             capture_output=True,
             timeout=300,
         )
-        address = json.loads(deployment.read_text())["address"]
+        record = json.loads(deployment.read_text())
         spawned = time.perf_counter()
         procs = {
             i: spawn_node(config_path, anvil.url, deployment, i, store, folder, folder / f"node{i}.log")
@@ -126,7 +126,7 @@ def multi_process(cfg: ExperimentConfig, folder: Path) -> dict:
         marks: dict[int, float] = {}  # round -> when it was seen DONE (round 0: when round 1 started)
         gas: dict[int, int] = {}
         with ape.networks.parse_network_choice(network_choice(anvil.url)):
-            fed = Federation.at(project(), address)
+            fed = Federation.at(project(), record["address"], record["block"])
             while len(marks) <= cfg.protocol.rounds and any(p.poll() is None for p in procs.values()):
                 current = fed.current_round()
                 if current >= 1 and 0 not in marks:
@@ -157,7 +157,7 @@ def _round_gas(fed, round_: int) -> int:
     """Gas of every transaction whose event names this round (from the receipts on anvil)."""
     import ape
 
-    hashes = {e.tx_hash for e in fed.events_since(0) if e.args.get("round") == round_}
+    hashes = {e.tx_hash for e in fed.round_events(round_)}
     return sum(ape.chain.provider.web3.eth.get_transaction_receipt(h)["gasUsed"] for h in hashes)
 
 

@@ -67,27 +67,33 @@ def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True, cha
 def _print_summary(console, report) -> None:
     from rich.table import Table
 
+    undecided = any(r.undecided for r in report.rounds)
     rounds = Table(
-        title="rounds (acc = test accuracy of the global model; bad out = attackers' updates rejected)"
+        title="rounds (acc = test accuracy of the global model; in / out = updates accepted / rejected; "
+        "bad out = attackers' updates rejected; burned = ETH of stake slashed and destroyed; gas in "
+        "thousands; time in seconds)"
     )
-    for col in ("round", "acc", "in", "out", "bad out", "gas", "train s", "store s", "chain s"):
+    columns = ["round", "acc", "in", "out", *(["undecided"] if undecided else []), "bad out", "burned"]
+    for col in (*columns, "kgas", "train", "store", "chain"):
         rounds.add_column(col, justify="right", no_wrap=True)
-    rounds.add_row("init", f"{report.initial_accuracy:.3f}", "", "", "", "", "", "", "")
+    rounds.add_row("init", f"{report.initial_accuracy:.3f}", *[""] * (len(columns) + 2))
     for r in report.rounds:
         rounds.add_row(
             str(r.round + 1),
             f"{r.accuracy:.3f}",
             str(r.accepted),
             str(r.rejected),
+            *([str(r.undecided)] if undecided else []),
             f"{r.attackers_rejected}/{r.attackers_total}",
-            f"{r.gas:,}",
+            f"{r.burned_eth:.3f}",
+            f"{r.gas / 1000:,.0f}",
             f"{r.train_seconds:.2f}",
             f"{r.store_seconds:.2f}",
             f"{r.chain_seconds:.2f}",
         )
     console.print(rounds)
-    clients = Table(title="clients")
-    for col in ("client", "address", "role", "reputation", "stake ETH", "rewards ETH"):
+    clients = Table(title="clients (ETH; rewards = withdrawn + withdrawable; burned = stake slashed)")
+    for col in ("client", "address", "role", "reputation", "stake", "rewards", "burned"):
         clients.add_column(col, justify="right")
     for c in report.clients:
         clients.add_row(
@@ -97,8 +103,21 @@ def _print_summary(console, report) -> None:
             str(c.reputation),
             f"{c.stake_eth:.3f}",
             f"{c.rewards_eth:.3f}",
+            f"{c.burned_eth:.3f}",
         )
     console.print(clients)
+    if report.money:
+        money = Table(
+            title="money held by the contract (ETH): balance = staked + withdrawable + pool + reserved + burned"
+        )
+        parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
+        for col in ("balance", "staked", "withdrawable", "pool", "reserved", "burned", "conserved"):
+            money.add_column(col, justify="right")
+        money.add_row(
+            *[f"{report.money[k] / 10**18:.4f}" for k in ("balance", *parts)],
+            "yes" if report.money_conserved else "NO",
+        )
+        console.print(money)
     gas = Table(title="gas by method")
     gas.add_column("method")
     gas.add_column("calls", justify="right")
@@ -178,7 +197,7 @@ def deploy(config_path: Path, network: str, account: str, store: str, out_path: 
     with ape.networks.parse_network_choice(_network(network)):
         sponsor = resolve_account(account)
         federation, spec = deploy_from_config(cfg, project(), sponsor, content, test_set.n_classes)
-        block = ape.chain.blocks.head.number
+        block = federation.from_block  # the deployment's block: no federation event is older
     atomic_write_json(out_path, {"network": network, "address": federation.address, "block": block})
     click.echo(f"federation {federation.address} deployed at block {block}; recorded in {out_path}")
 
@@ -224,9 +243,9 @@ def node(
         )
     content = open_content_store(store)
     _, parts = load_federated_data(cfg)
-    address = read_deployment(deployment)["address"]
+    record = read_deployment(deployment)
     with ape.networks.parse_network_choice(_network(network)):
-        federation = Federation.at(project(), address)
+        federation = Federation.at(project(), record["address"], record.get("block", 0))
         signer = resolve_account(account)
         spec = load_model_spec(federation, content)
         if ensure_registered(federation, signer, cfg):
@@ -267,9 +286,9 @@ def status(network: str, deployment: Path) -> None:
     from qfl.chain import Federation
     from qfl.status import render_status
 
-    address = read_deployment(deployment)["address"]
+    record = read_deployment(deployment)
     with ape.networks.parse_network_choice(_network(network)):
-        Console().print(render_status(Federation.at(project(), address)))
+        Console().print(render_status(Federation.at(project(), record["address"], record.get("block", 0))))
 
 
 if __name__ == "__main__":

@@ -37,19 +37,31 @@ class TrainingSection(_Strict):
     prox_mu: float = Field(0.0, ge=0)
 
 
+DAY = 86_400
+
+
+def _period():
+    return Field(600, ge=60, le=30 * DAY, description="seconds; the contract allows 1 minute to 30 days")
+
+
 class ProtocolSection(_Strict):
     rounds: int = Field(5, ge=1, le=1000)
     min_stake_eth: float = Field(1.0, gt=0)
     stake_eth: float = Field(2.0, gt=0)
     reward_per_round_eth: float = Field(1.0, ge=0)
     fund_eth: float = Field(10.0, ge=0)
-    committee_size: int = Field(3, ge=1)
+    committee_size: int = Field(3, ge=1, le=64, description="seats drawn per round, with replacement")
+    cohort_size: int = Field(64, ge=1, le=10_000, description="most updates per round (a lottery beyond)")
     slash_fraction: float = Field(0.2, ge=0, le=1)
-    commit_seconds: int = Field(600, ge=1)
-    reveal_seconds: int = Field(600, ge=1)
-    vote_seconds: int = Field(600, ge=1)
-    attest_seconds: int = Field(600, ge=1)
-    max_participants: int = Field(64, ge=1, le=256)
+    max_samples: int = Field(100_000, ge=1, le=2**32 - 1, description="cap on one update's sample count")
+    max_share: float = Field(
+        0.5, ge=0.0001, le=1, description="most one update may take of the trainer reward and the aggregate"
+    )
+    rejoin_cooldown: int = Field(DAY, ge=0, le=365 * DAY, description="seconds before a leaver may rejoin")
+    commit_seconds: int = _period()
+    reveal_seconds: int = _period()
+    vote_seconds: int = _period()
+    attest_seconds: int = _period()
 
 
 class AttackSection(_Strict):
@@ -78,14 +90,6 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
-        if self.protocol.committee_size > self.n_clients:
-            raise ValueError(
-                f"protocol.committee_size={self.protocol.committee_size} exceeds n_clients={self.n_clients}"
-            )
-        if self.n_clients > self.protocol.max_participants:
-            raise ValueError(
-                f"n_clients={self.n_clients} exceeds protocol.max_participants={self.protocol.max_participants}"
-            )
         if self.protocol.stake_eth < self.protocol.min_stake_eth:
             raise ValueError("protocol.stake_eth must be >= protocol.min_stake_eth")
         for attack in self.attacks:

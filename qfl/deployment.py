@@ -121,9 +121,12 @@ def deploy_and_record(
     content = open_content_store(store_address)
     test_set, _ = load_federated_data(cfg)
     federation, _ = deploy_from_config(cfg, project(), sponsor, content, test_set.n_classes)
-    # ape caches the creation it just sent; the head may already be blocks further (confirmations).
+    # The deployment's own block (the head may already be blocks further, with confirmations).
     creation = ape.chain.contracts.get_creation_metadata(federation.address)
-    block = ape.chain.blocks[creation.block] if creation else ape.chain.blocks.head
+    if federation.from_block:
+        block = ape.chain.blocks[federation.from_block]
+    else:
+        block = ape.chain.blocks[creation.block] if creation else ape.chain.blocks.head
     network = ape.chain.provider.network
     record = {
         "address": federation.address,

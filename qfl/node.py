@@ -1,10 +1,12 @@
 """One participant's round state machine, driven only by chain state.
 
-Each `step()` reads the current round in one call, decides the single next action this participant owes
-(start a round, train + commit, reveal, draw the committee, vote, finalize, post or attest the global model,
-withdraw) and does it. The chain and the content store are the state: the only thing kept on disk is the
-pending commitment of the current round (salt, CID, sample count), written atomically before the commit
-transaction, so a node killed at any point and restarted neither double-commits nor loses its reveal.
+Each `step()` reads the current round (one call plus the round's new events), decides the single next action
+this participant owes and does it: settle an earlier update or committee seat, open a round, train and
+commit, reveal, draw the committee, commit and reveal its scores, settle, propose or attest the global model,
+release the round's leftover reserve, withdraw. The chain and the content store are the state. Only two
+secrets live on disk, each written atomically BEFORE the transaction that needs it later: the pending update
+of a round (salt, CID, sample count) and the hidden scores of a committee vote (scores, salt). A node killed
+at any point and restarted neither commits twice nor loses a reveal.
 """
 
 from __future__ import annotations
@@ -17,15 +19,25 @@ import signal
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from qfl.atomic import atomic_write_json
-from qfl.chain import Federation, FederationError, RoundPhase, make_commitment
+from qfl.chain import (
+    Federation,
+    FederationError,
+    ProposalStatus,
+    RoundPhase,
+    RoundView,
+    SeatFlag,
+    TxResult,
+    make_commitment,
+    make_vote_commitment,
+)
 from qfl.data import ClientData
-from qfl.fl.aggregate import AGGREGATORS
+from qfl.fl.aggregate import AGGREGATORS, cap_shares
 from qfl.fl.attacks import ATTACKS, apply_attack
 from qfl.fl.scoring import decide_votes, score_updates
 from qfl.quantum.codec import decode_weights, encode_weights
@@ -33,18 +45,28 @@ from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, train_local
 from qfl.storage import ContentStore, StoreError, cid_to_digest, compute_cid, digest_to_cid
 
-# Reverts that only mean "someone else already did it" when several nodes race for the same public action.
-# "Already..." reverts mean our own earlier transaction landed before a crash: the action is done.
+# Reverts that only mean "someone else already did it" (several nodes race for the same public action) or
+# "not yet" (a draw in the block that armed it, a stake change while a draw is armed, a view a block old).
+# "Already..." reverts of our own actions mean an earlier transaction landed before a crash: it is done.
 RACE_ERRORS = {
     "WrongPhase",
     "PreviousRoundOpen",
     "AllRoundsDone",
+    "DrawTooEarly",
+    "DrawPending",
     "ProposalDecided",
     "AlreadyAttested",
+    "AlreadyProposed",
     "AlreadyCommitted",
     "AlreadyRevealed",
     "AlreadyVoted",
+    "AlreadySettled",
+    "SettlementOpen",
+    "ReserveLocked",
 }
+
+ACCEPT = 255  # the binary validator's score of an update it accepts
+REJECT = 0  # ... and of one it rejects (or cannot use)
 
 
 def crash_point(name: str, round_: int) -> None:
@@ -78,6 +100,16 @@ class PendingUpdate:
     cid: str
     salt: str
     samples: int
+    revealable: bool = True  # False once the chain refused the reveal (a CID revealed before)
+
+
+@dataclass(frozen=True)
+class PendingVote:
+    """What a committee member must remember between committing and revealing its scores."""
+
+    round: int
+    scores: str  # hex, one byte per revealed update
+    salt: str
 
 
 @dataclass
@@ -94,7 +126,7 @@ class NodeIdentity:
 
 @dataclass
 class Node:
-    """A participant: trains, commits, reveals, validates, aggregates, attests, withdraws."""
+    """A participant: trains, commits, reveals, validates, settles, aggregates, attests, withdraws."""
 
     federation: Federation
     store: ContentStore
@@ -109,9 +141,18 @@ class Node:
 
     def __post_init__(self) -> None:
         self._out_of_gas = 0
+        self._activated = 0  # last round this node moved waiting stake into the draw
+        self._low_stake_logged = 0  # last round it said its stake is too low to commit
+        self._aggregates: dict[int, tuple[np.ndarray, str]] = {}
         self.identity.state_dir.mkdir(parents=True, exist_ok=True)
         self.address = self.identity.account.address
-        self.num_rounds = self.federation.params()["numRounds"]
+        params = self.federation.params()
+        self.num_rounds = params["numRounds"]
+        self.max_samples = params["maxSamples"]
+        self.max_share_bps = params["maxShareBps"]
+        self.attest_period = params["attestPeriod"]
+        self.min_stake = params["minStake"]
+        self.min_validator_reputation = self.federation.min_validator_reputation()
         self.spec_digest = self.spec.digest()
         if self.aggregation not in AGGREGATORS:
             raise ValueError(
@@ -125,26 +166,35 @@ class Node:
             flipped = apply_attack(self.identity.attack, y=d.y_train, n_classes=self.spec.n_classes)
             self._train_data = ClientData(d.X_train, flipped, d.X_val, d.y_val)
 
-    # ------------------------------------------------------------------ chain reads
-    def _view(self, round_: int):
+    # ------------------------------------------------------------------ chain access
+    def _view(self, round_: int) -> RoundView:
         with self.timers.measure("chain"):
             return self.federation.round_view(round_)
 
-    def _send(self, method: str, *args) -> bool:
-        """Send a transaction; False when a racing node already moved the round on (a harmless revert)."""
+    def _me(self):
+        with self.timers.measure("chain"):
+            return self.federation.client_view(self.address)
+
+    def _send(self, method: str, *args) -> TxResult | None:
+        """Send a transaction; None when a racing node already moved the round on (a harmless revert)."""
         with self.timers.measure("chain"):
             try:
-                getattr(self.federation, method)(*args, sender=self.identity.account)
-                return True
+                result = getattr(self.federation, method)(*args, sender=self.identity.account)
             except FederationError as exc:
                 if exc.error in RACE_ERRORS:
-                    return False
+                    return None
                 if exc.error == "OutOfGas" and self._out_of_gas < 3:
                     self._out_of_gas += 1  # state reverted; the next step re-reads the chain and re-estimates
                     self.log(f"{method} ran out of gas (estimate raced another transaction); retrying")
-                    return False
+                    return None
                 raise
             self._out_of_gas = 0
+            return result
+
+    def _cutoff_passed(self, view: RoundView) -> bool:
+        """Past the settlement cut-off (attest deadline + attest period): anyone may settle anything."""
+        with self.timers.measure("chain"):
+            return self.federation.block_timestamp(view.block) > view.attest_deadline + self.attest_period
 
     # ------------------------------------------------------------------ weights in the store
     def fetch_weights(self, digest: bytes) -> np.ndarray:
@@ -161,9 +211,16 @@ class Node:
         with self.timers.measure("store"):
             return self.store.put(data)
 
-    # ------------------------------------------------------------------ pending commitment on disk
+    def store_update(self, update: np.ndarray) -> str:
+        """Put this node's trained update in the store; its CID is what the node commits to."""
+        return self.store_weights(update)
+
+    # ------------------------------------------------------------------ secrets on disk
     def _pending_path(self, round_: int) -> Path:
         return self.identity.state_dir / f"round-{round_}.json"
+
+    def _vote_path(self, round_: int) -> Path:
+        return self.identity.state_dir / f"vote-{round_}.json"
 
     def load_pending(self, round_: int) -> PendingUpdate | None:
         path = self._pending_path(round_)
@@ -172,8 +229,13 @@ class Node:
         return PendingUpdate(**json.loads(path.read_text()))
 
     def _save_pending(self, pending: PendingUpdate) -> None:
-        path = self._pending_path(pending.round)
-        atomic_write_json(path, dict(pending.__dict__))
+        atomic_write_json(self._pending_path(pending.round), asdict(pending))
+
+    def load_vote(self, round_: int) -> PendingVote | None:
+        path = self._vote_path(round_)
+        if not path.exists():
+            return None
+        return PendingVote(**json.loads(path.read_text()))
 
     # ------------------------------------------------------------------ training
     def round_seed(self, round_: int) -> int:
@@ -184,17 +246,33 @@ class Node:
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self._train_data.X_train, self._train_data.y_train
 
-    def needs_update(self, view) -> bool:
-        """True when the round is in its commit phase and this node still owes an update."""
-        if view.phase != RoundPhase.COMMIT:
-            return False
-        me = self._participant(view)
-        return me is None and self.load_pending(view.round) is None and self._eligible(view.round)
+    def samples(self) -> int:
+        """The sample count this node commits to: its training rows, clipped to the federation's maximum."""
+        return max(1, min(len(self._train_data.y_train), self.max_samples))
 
-    def _eligible(self, round_: int) -> bool:
-        with self.timers.measure("chain"):
-            client = self.federation.client_view(self.address)
-        return client.registered and client.eligible_from <= round_
+    def needs_update(self, view: RoundView) -> bool:
+        """True when the round is in its commit phase and this node may and still must commit an update."""
+        if view.phase != RoundPhase.COMMIT or view.committed(self.address):
+            return False
+        return self.load_pending(view.round) is None and self._may_commit(view)
+
+    def _may_commit(self, view: RoundView) -> bool:
+        """Registered before the round, holding a cohort seat, and its earlier update settled."""
+        me = self._me()
+        if not me.registered or me.eligible_from > view.round or me.owes_settlement(view.round):
+            return False
+        if me.stake < self.min_stake:  # slashed below the minimum: it may not commit until it adds stake
+            if self._low_stake_logged != view.round:
+                self._low_stake_logged = view.round
+                self.log(
+                    f"client {self.identity.index}: stake {me.stake / 1e18:.4f} ETH is below the minimum "
+                    f"{self.min_stake / 1e18:.4f} ETH; sitting out round {view.round} (add stake to commit again)"
+                )
+            return False
+        if view.lottery:
+            with self.timers.measure("chain"):
+                return self.federation.in_cohort(view.round, self.address)
+        return True
 
     def train(self, global_params: np.ndarray, round_: int) -> np.ndarray:
         X, y = self.training_data()
@@ -220,9 +298,9 @@ class Node:
         )
 
     def commit(self, round_: int, update: np.ndarray) -> None:
-        """Store the update, remember salt + CID on disk, then commit on-chain (in that order)."""
-        cid = self.store_weights(update)
-        pending = PendingUpdate(round_, cid, "0x" + secrets.token_hex(32), len(self._train_data.y_train))
+        """Store the update, remember salt + CID + samples on disk, then commit on-chain (in that order)."""
+        cid = self.store_update(update)
+        pending = PendingUpdate(round_, cid, "0x" + secrets.token_hex(32), self.samples())
         self._save_pending(pending)
         crash_point("saved", round_)
         self._send_commit(pending)
@@ -230,85 +308,126 @@ class Node:
 
     def _send_commit(self, pending: PendingUpdate) -> None:
         commitment = make_commitment(
-            cid_to_digest(pending.cid), bytes.fromhex(pending.salt[2:]), self.address, pending.round
+            cid_to_digest(pending.cid),
+            bytes.fromhex(pending.salt[2:]),
+            pending.samples,
+            self.address,
+            pending.round,
         )
-        self._send("commit_update", pending.round, commitment)
-        self.log(f"client {self.identity.index} committed round {pending.round}")
+        if self._send("commit_update", pending.round, commitment):
+            self.log(f"client {self.identity.index} committed round {pending.round}")
 
     # ------------------------------------------------------------------ the state machine
-    def _participant(self, view):
-        for p in view.participants:
-            if p.client.lower() == self.address.lower():
-                return p
-        return None
-
-    def _seat(self, view) -> int | None:
-        for i, member in enumerate(view.committee):
-            if member.lower() == self.address.lower():
-                return i
-        return None
-
     def step(self) -> str | None:
         """Do the one next thing this node owes the federation; return what it did, or None if nothing."""
         with self.timers.measure("chain"):
             round_ = self.federation.current_round()
-        num_rounds = self.num_rounds
         if round_ == 0:
             with self.timers.measure("chain"):
-                if len(self.federation.members()) < self.min_members:
+                if self.federation.member_count() < self.min_members:
                     return None
             return "start_round" if self._send("start_round") else None
+        me = self._me()
+        # Before anything else: an unsettled earlier update keeps it from committing again.
+        if me.owes_settlement(round_) and self._send("settle", me.commit_round, [self.address]):
+            return f"settle round {me.commit_round}"
         view = self._view(round_)
+        if me.pending_duties > (1 if self._seat_open(view) else 0):
+            action = self._settle_earlier_seats(view, me.pending_duties)
+            if action:
+                return action
         handler = {
             RoundPhase.COMMIT: self._on_commit,
             RoundPhase.REVEAL: self._on_reveal,
             RoundPhase.SELECT: self._on_select,
-            RoundPhase.VOTE: self._on_vote,
-            RoundPhase.FINALIZE: self._on_finalize,
+            RoundPhase.VOTE_COMMIT: self._on_vote_commit,
+            RoundPhase.VOTE_REVEAL: self._on_vote_reveal,
             RoundPhase.AGGREGATE: self._on_aggregate,
-            RoundPhase.DONE: lambda v: self._on_done(v, num_rounds),
+            RoundPhase.DONE: self._on_done,
         }[view.phase]
         return handler(view)
 
-    def _on_commit(self, view) -> str | None:
-        me = self._participant(view)
-        if me is not None:
+    def _seat_open(self, view: RoundView) -> bool:
+        """Holds a seat on `view`'s committee that is not settled yet."""
+        return view.position_of(self.address) is not None and not (
+            view.seat_flags_of(self.address) & SeatFlag.SETTLED
+        )
+
+    def _settle_earlier_seats(self, view: RoundView, duties: int) -> str | None:
+        """Settle this node's committee seat of an earlier round, once that round allows it (rare: a round
+        opens only when the one before is fully settled or past its cut-off)."""
+        left = duties - (1 if self._seat_open(view) else 0)
+        for earlier in range(view.round - 1, 0, -1):
+            if left <= 0:
+                break
+            past = self._view(earlier)
+            if not self._seat_open(past):
+                continue
+            left -= 1
+            if past.settled_count == past.commit_count or self._cutoff_passed(past):
+                ok = self._send("settle_validator", earlier, self.address)
+                return f"settle seat of round {earlier}" if ok else None
+        return None
+
+    def _on_commit(self, view: RoundView) -> str | None:
+        if view.committed(self.address):
+            return None
+        if not self._may_commit(view):
             return None
         pending = self.load_pending(view.round)
         if pending is not None:  # restarted after saving the commitment, before the tx landed
             self._send_commit(pending)
             return "commit (resumed)"
-        if not self._eligible(view.round):
-            return None
         global_params = self.fetch_weights(view.start_model)
         update = self.poison(self.train(global_params, view.round), global_params, view.round)
         self.commit(view.round, update)
         return "commit"
 
-    def _on_reveal(self, view) -> str | None:
-        me = self._participant(view)
-        if me is None or me.revealed:
+    def _on_reveal(self, view: RoundView) -> str | None:
+        if not view.committed(self.address) or view.reveal_of(self.address) is not None:
             return None
         pending = self.load_pending(view.round)
         if pending is None:
             self.log(f"client {self.identity.index}: committed in round {view.round} but its salt is lost")
             return None
-        self._send(
-            "reveal_update",
-            view.round,
-            cid_to_digest(pending.cid),
-            bytes.fromhex(pending.salt[2:]),
-            pending.samples,
-        )
-        return "reveal"
+        if not pending.revealable:
+            return None
+        try:
+            sent = self._send(
+                "reveal_update",
+                view.round,
+                cid_to_digest(pending.cid),
+                bytes.fromhex(pending.salt[2:]),
+                pending.samples,
+            )
+        except FederationError as exc:
+            if exc.error != "DuplicateUpdate":
+                raise
+            # A global model or an earlier round's update is refused for good: this commitment can never
+            # be revealed and settles as a silent commit. Do not try again.
+            self._save_pending(PendingUpdate(**{**asdict(pending), "revealable": False}))
+            self.log(
+                f"client {self.identity.index}: round {view.round} update {pending.cid} was revealed before"
+            )
+            return "reveal refused (duplicate update)"
+        return "reveal" if sent else None
 
-    def _on_select(self, view) -> str | None:
-        return "start_vote" if self._send("start_vote", view.round) else None
+    def _on_select(self, view: RoundView) -> str | None:
+        """Call the draw: in the armed block it draws; after it, it re-arms; before it, it does nothing but
+        take a block (on a chain that mines only on transactions, that is what brings the armed block)."""
+        result = self._send("draw_committee", view.round)
+        if result is None:
+            return None
+        names = {e.name for e in result.events}
+        if "CommitteeSelected" in names:
+            return "draw committee"
+        return "arm committee draw" if "DrawArmed" in names else "call the draw (armed for a later block)"
 
+    # ------------------------------------------------------------------ validating
     def fetch_update(self, digest: bytes) -> np.ndarray | None:
         """A peer's update, or None when it cannot be used: missing from the store, bytes that do not match
         the CID, not a weight file, made for another spec, the wrong length, or not finite. A bad peer must
-        cost itself a reject vote, never stop a validator (a silent validator would be slashed)."""
+        cost itself a reject score, never stop a validator (a silent validator would be slashed)."""
         try:
             params = self.fetch_weights(digest)
         except (StoreError, ValueError) as exc:  # CodecError is a ValueError
@@ -319,14 +438,16 @@ class Node:
             return None
         return params
 
-    def _on_vote(self, view) -> str | None:
-        seat = self._seat(view)
-        if seat is None or view.has_voted(seat):
-            return None
+    def score(self, view: RoundView) -> bytes:
+        """One score byte per revealed update, in reveal order: ACCEPT or REJECT by the binary validator
+        (qfl.fl.scoring) on this node's held-out data; unusable updates get REJECT. A malicious validator
+        scores everything ACCEPT."""
+        if self.identity.attack is not None:
+            return bytes([ACCEPT]) * len(view.reveals)
         global_params = self.fetch_weights(view.start_model)
-        fetched = [self.fetch_update(p.digest) for p in view.reveals]
+        fetched = [self.fetch_update(u.cid_digest) for u in view.reveals]
         usable = [i for i, u in enumerate(fetched) if u is not None]
-        accept = np.zeros(len(fetched), dtype=bool)  # unusable updates are voted out
+        accept = np.zeros(len(fetched), dtype=bool)
         d = self.identity.data
         if usable:
             updates = np.stack([fetched[i] for i in usable])
@@ -334,35 +455,71 @@ class Node:
                 accept[usable] = decide_votes(
                     score_updates(self.spec, global_params, updates, d.X_val, d.y_val)
                 )
-        if self.identity.attack is not None:  # a malicious validator votes to accept everything
-            accept = np.ones_like(accept)
-        self._send("vote", view.round, [bool(a) for a in accept])
-        return "vote"
+        return bytes(ACCEPT if a else REJECT for a in accept)
 
-    def _on_finalize(self, view) -> str | None:
-        return "finalize" if self._send("finalize", view.round) else None
+    def _on_vote_commit(self, view: RoundView) -> str | None:
+        if (
+            view.position_of(self.address) is None
+            or view.seat_flags_of(self.address) & SeatFlag.VOTE_COMMITTED
+        ):
+            return None
+        vote = self.load_vote(view.round)
+        resumed = vote is not None
+        if vote is None:
+            vote = PendingVote(view.round, self.score(view).hex(), "0x" + secrets.token_hex(32))
+            atomic_write_json(self._vote_path(view.round), asdict(vote))  # before the commitment leaves
+            crash_point("vote-saved", view.round)
+        commitment = make_vote_commitment(
+            bytes.fromhex(vote.scores), bytes.fromhex(vote.salt[2:]), self.address, view.round
+        )
+        sent = self._send("commit_vote", view.round, commitment)
+        crash_point("vote", view.round)
+        return ("commit vote (resumed)" if resumed else "commit vote") if sent else None
 
-    def aggregate(self, view) -> tuple[np.ndarray, str]:
-        """Deterministic aggregate of the accepted updates -> (weights, CID); any node gets the same bytes."""
-        revealed = view.reveals
-        # Accepted updates whose bytes cannot be used (only possible if a majority accepted them) are left
-        # out by every node alike; with none usable the round keeps its start model.
-        fetched = {i: self.fetch_update(revealed[i].digest) for i, ok in enumerate(view.accepted) if ok}
-        accepted = [i for i, u in fetched.items() if u is not None]
-        if not accepted:
-            weights = self.fetch_weights(view.start_model)
-            return weights, compute_cid(encode_weights(weights, self.spec_digest))
-        chosen = np.stack([fetched[i] for i in accepted])
-        samples = np.array([revealed[i].samples for i in accepted], dtype=np.float64)
-        rule = AGGREGATORS[self.aggregation]
+    def _on_vote_reveal(self, view: RoundView) -> str | None:
+        flags = view.seat_flags_of(self.address)
+        if not flags & SeatFlag.VOTE_COMMITTED or flags & SeatFlag.VOTE_REVEALED:
+            return None
+        vote = self.load_vote(view.round)
+        if vote is None:
+            self.log(
+                f"client {self.identity.index}: committed a vote in round {view.round} but its scores are lost"
+            )
+            return None
+        sent = self._send("reveal_vote", view.round, bytes.fromhex(vote.scores), bytes.fromhex(vote.salt[2:]))
+        return "reveal vote" if sent else None
+
+    # ------------------------------------------------------------------ aggregating and settling
+    def aggregation_weights(self, view: RoundView, accepted: list[int]) -> np.ndarray:
+        """Weight of each accepted update (reveal indices): samples x reputation at reveal for
+        reputation-weighted FedAvg (samples for FedAvg), water-filled so none is above max_share_bps."""
         if self.aggregation == "reputation_weighted_fedavg":
-            with self.timers.measure("chain"):
-                reputation = np.array(
-                    [self.federation.client_view(revealed[i].client).reputation for i in accepted], np.float64
-                )
-            weights = rule(chosen, samples, reputation)
-        elif self.aggregation == "fedavg":
-            weights = rule(chosen, samples)
+            raw = [view.reveals[i].weight for i in accepted]
+        else:
+            raw = [view.reveals[i].samples for i in accepted]
+        return cap_shares(raw, self.max_share_bps)
+
+    def aggregate(self, view: RoundView) -> tuple[np.ndarray, str]:
+        """Deterministic aggregate of the round's accepted updates -> (weights, CID); every node gets the same
+        bytes. The accepted set is the one settlement decides (qfl.chain.outcome), known once votes close."""
+        cached = self._aggregates.get(view.round)
+        if cached is not None:
+            return cached
+        # Accepted updates whose bytes cannot be used (only possible if a majority accepted them) are left
+        # out by every node alike; with none usable, or no weight left, the round keeps its start model.
+        fetched = {
+            i: self.fetch_update(view.reveals[i].cid_digest) for i, ok in enumerate(view.accepted) if ok
+        }
+        accepted = [i for i, u in fetched.items() if u is not None]
+        chosen = np.stack([fetched[i] for i in accepted]) if accepted else None
+        rule = AGGREGATORS[self.aggregation]
+        if chosen is None:
+            weights = self.fetch_weights(view.start_model)
+        elif self.aggregation in ("reputation_weighted_fedavg", "fedavg"):
+            w = self.aggregation_weights(view, accepted)
+            weights = (
+                AGGREGATORS["fedavg"](chosen, w) if w.sum() > 0 else self.fetch_weights(view.start_model)
+            )
         elif self.aggregation == "trimmed_mean":
             weights = rule(chosen, 0.2)
         elif self.aggregation in ("krum", "multi_krum"):
@@ -372,56 +529,96 @@ class Node:
             )
         else:
             weights = rule(chosen)
-        data = encode_weights(weights, self.spec_digest)
-        return weights, compute_cid(data)
+        result = (weights, compute_cid(encode_weights(weights, self.spec_digest)))
+        if view.phase.votes_closed:
+            self._aggregates = {view.round: result}
+        return result
 
-    def _pending_proposal(self, view) -> tuple[int, dict] | None:
-        """The latest proposal of the round if it is still undecided."""
-        if view.proposal_count == 0:
+    def _settle_own(self, view: RoundView) -> str | None:
+        """Settle this node's own update of `view`'s round, if it committed one that is not settled."""
+        if not view.committed(self.address) or view.settlement_of(self.address) is not None:
             return None
-        with self.timers.measure("chain"):
-            proposal = self.federation.proposal(view.round, view.proposal_count)
-        return (view.proposal_count, proposal) if proposal["status"] == 0 else None
+        return "settle" if self._send("settle", view.round, [self.address]) else None
 
-    def _on_aggregate(self, view) -> str | None:
-        pending = self._pending_proposal(view)
-        seat = self._seat(view)
-        if seat is None:
+    def _settle_seat(self, view: RoundView) -> str | None:
+        """Settle this node's committee seat once every update is settled or the cut-off passed."""
+        if not self._seat_open(view):
             return None
-        if pending is None:
-            # Seats take turns to propose: seat (proposal count mod committee size) posts the next one.
-            if seat != view.proposal_count % len(view.committee):
-                return None
-            weights, _ = self.aggregate(view)
-            cid = self.store_weights(weights)
-            ok = self._send("post_global_model", view.round, cid_to_digest(cid), view.accepted)
-            return "post_global_model" if ok else None
-        proposal_id, proposal = pending
-        if ((proposal["yes_mask"] | proposal["no_mask"]) >> seat) & 1:
+        if view.settled_count < view.commit_count and not self._cutoff_passed(view):
             return None
+        return "settle seat" if self._send("settle_validator", view.round, self.address) else None
+
+    def _on_aggregate(self, view: RoundView) -> str | None:
+        action = self._settle_own(view)
+        if action:
+            return action
+        if not view.seat_flags_of(self.address) & SeatFlag.VOTE_REVEALED:  # only voters propose and attest
+            return self._settle_seat(view)
         _, cid = self.aggregate(view)
-        approve = cid_to_digest(cid) == proposal["cid_digest"]
-        ok = self._send("attest_global_model", view.round, proposal_id, approve)
-        return ("attest yes" if approve else "attest no") if ok else None
+        mine = cid_to_digest(cid)
+        for proposal in view.proposals:  # attest every pending proposal: yes iff it is our own aggregate
+            if proposal.status == ProposalStatus.PENDING and not proposal.attested_by(self.address):
+                approve = proposal.cid_digest == mine
+                ok = self._send("attest_global_model", view.round, proposal.id, approve)
+                return ("attest yes" if approve else "attest no") if ok else None
+        proposed = view.seat_flags_of(self.address) & SeatFlag.PROPOSED
+        ours = any(p.cid_digest == mine and p.status != ProposalStatus.REFUSED for p in view.proposals)
+        if not proposed and not ours:
+            weights, _ = self.aggregate(view)
+            self.store_weights(weights)
+            return "post global model" if self._send("post_global_model", view.round, mine) else None
+        return self._settle_seat(view)
 
-    def withdraw_if_owed(self) -> bool:
-        """Pull this node's rewards if it is owed any (pull payment); True if it withdrew."""
-        with self.timers.measure("chain"):
-            owed = self.federation.client_view(self.address).withdrawable
-        return owed > 0 and self._send("withdraw_rewards")
-
-    def _on_done(self, view, num_rounds: int) -> str | None:
+    def _on_done(self, view: RoundView) -> str | None:
+        action = self._settle_own(view) or self._settle_seat(view)
+        if action:
+            return action
+        if not view.fully_settled and self._cutoff_passed(view):  # whoever is unsettled will not come
+            stragglers = view.unsettled_committers()
+            if stragglers:
+                ok = self._send("settle", view.round, list(stragglers))
+                return f"settle {len(stragglers)} stragglers" if ok else None
+            if view.settled_count == view.commit_count:
+                for member, flags in zip(view.committee, view.seat_flags, strict=True):
+                    if not flags & SeatFlag.SETTLED:
+                        ok = self._send("settle_validator", view.round, member)
+                        return "settle a silent seat" if ok else None
+        if view.fully_settled and view.reserve_left > 0:
+            return "release reserve" if self._send("release_reserve", view.round) else None
+        me = self._me()
+        waiting = (
+            me.registered and me.draw_weight < me.stake and me.reputation >= self.min_validator_reputation
+        )
+        if waiting and self._activated != view.round:
+            # Stake or reputation that grew while a draw was ahead waits outside the draw until moved in.
+            self._activated = view.round
+            return "activate stake" if self._send("activate_stake", self.address) else None
         if self.withdraw_if_owed():
             return "withdraw"
-        if view.round < num_rounds:
+        if view.round < self.num_rounds and (view.fully_settled or self._cutoff_passed(view)):
             return "start_round" if self._send("start_round") else None
         return None
 
+    def owes_round(self, view: RoundView) -> bool:
+        """Whether this node still has to settle its update or its committee seat of `view`'s round."""
+        unsettled = view.committed(self.address) and view.settlement_of(self.address) is None
+        return unsettled or self._seat_open(view)
+
+    def withdraw_if_owed(self) -> bool:
+        """Pull this node's rewards if it is owed any (pull payment); True if it withdrew."""
+        return self._me().withdrawable > 0 and self._send("withdraw_rewards") is not None
+
     def finished(self) -> bool:
-        """True when the last round is done and nothing is left to withdraw."""
+        """True when the last round is done, everything this node owes is settled, the round's reserve is
+        back in the pool (once all is settled) and nothing is left to withdraw."""
         with self.timers.measure("chain"):
             round_ = self.federation.current_round()
-            if round_ < self.num_rounds:
-                return False
-            done = self.federation.round_view(round_).phase == RoundPhase.DONE
-            return done and self.federation.client_view(self.address).withdrawable == 0
+        if round_ < self.num_rounds:
+            return False
+        view = self._view(round_)
+        if view.phase != RoundPhase.DONE:
+            return False
+        me = self._me()
+        if me.owes_settlement(round_ + 1) or me.pending_duties or me.withdrawable:
+            return False
+        return not (view.fully_settled and view.reserve_left > 0)

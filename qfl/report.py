@@ -20,9 +20,12 @@ class RoundRecord:
     accuracy: float
     loss: float
     accepted: int
-    rejected: int
+    rejected: int  # rejected updates; their trainers were slashed
+    undecided: int  # neutral, unvalidated (no quorum or a tie) or committed and never revealed
     attackers_rejected: int
     attackers_total: int
+    rewards_eth: float  # paid to trainers and committee members for this round
+    burned_eth: float  # slashed stake of this round, burned (nobody receives it)
     gas: int
     train_seconds: float
     store_seconds: float
@@ -47,6 +50,7 @@ class ClientRecord:
     reputation: int
     stake_eth: float
     rewards_eth: float
+    burned_eth: float  # of its stake, slashed and burned
 
 
 @dataclass
@@ -59,6 +63,13 @@ class RunReport:
     clients: list[ClientRecord] = field(default_factory=list)
     gas_by_method: dict[str, int] = field(default_factory=dict)
     calls_by_method: dict[str, int] = field(default_factory=dict)
+    money: dict[str, int] = field(default_factory=dict)  # the contract's final accounting, in wei
+
+    @property
+    def money_conserved(self) -> bool:
+        """balance == total_staked + total_withdrawable + pool + reserved + burned."""
+        parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
+        return bool(self.money) and self.money["balance"] == sum(self.money[k] for k in parts)
 
     def to_json(self) -> dict:
         return {
@@ -68,6 +79,8 @@ class RunReport:
             "clients": [asdict(c) for c in self.clients],
             "gas_by_method": self.gas_by_method,
             "calls_by_method": self.calls_by_method,
+            "money": {k: str(v) for k, v in self.money.items()},  # wei, beyond JSON's exact integers
+            "money_conserved": self.money_conserved,
         }
 
 
@@ -107,13 +120,16 @@ def _plot(report: RunReport, out_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(rounds, [report.initial_accuracy] + [r.accuracy for r in report.rounds], marker="o")
     axes[0].set(title="global model test accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1.02))
-    axes[1].bar([r.round + 1 for r in report.rounds], [r.accepted for r in report.rounds], label="accepted")
-    axes[1].bar(
-        [r.round + 1 for r in report.rounds],
-        [r.rejected for r in report.rounds],
-        bottom=[r.accepted for r in report.rounds],
-        label="rejected",
-    )
+    xs = [r.round + 1 for r in report.rounds]
+    stacked = [0] * len(report.rounds)
+    for label, key in (
+        ("accepted", "accepted"),
+        ("rejected (slashed)", "rejected"),
+        ("undecided", "undecided"),
+    ):
+        values = [getattr(r, key) for r in report.rounds]
+        axes[1].bar(xs, values, bottom=stacked, label=label)
+        stacked = [b + v for b, v in zip(stacked, values, strict=True)]
     axes[1].set(title="updates per round", xlabel="round")
     axes[1].legend()
     parts = {

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from qfl.chain import Federation, FederationParams, RoundPhase, deploy_federation
+from qfl.chain import (
+    Federation,
+    FederationParams,
+    RoundPhase,
+    RoundView,
+    TrainerOutcome,
+    deploy_federation,
+)
 from qfl.config import ExperimentConfig
 from qfl.data import ClientData, Dataset, load_dataset, split_dirichlet, split_iid, split_shards
 from qfl.fl.attacks import ATTACKS, apply_attack
@@ -22,9 +29,18 @@ from qfl.quantum.model import init_params
 from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, evaluate, train_clients
 from qfl.report import ClientRecord, RoundRecord, RunReport
-from qfl.storage import ContentStore, cid_to_digest
+from qfl.storage import ContentStore, cid_to_digest, digest_to_cid
 
 WEI = 10**18
+# Updates per `settle` transaction: its gas grows with the batch and with the committee (about 50k + 3k per
+# seat for each update; benchmarks/results/gas.md measured ~235k an update with 53 voters on 64 seats), so
+# the batch is sized to stay near 8M gas, half the EIP-7825 cap of 16,777,216 per transaction.
+SETTLE_GAS_TARGET = 8_000_000
+
+
+def settle_batch_size(total_seats: int) -> int:
+    """Updates per `settle` call for a committee of `total_seats` seats (1..100)."""
+    return max(1, min(100, SETTLE_GAS_TARGET // (50_000 + 3_000 * total_seats)))
 
 
 def model_spec(cfg: ExperimentConfig, n_classes: int) -> ModelSpec:
@@ -74,9 +90,12 @@ def federation_params(cfg: ExperimentConfig, spec_cid: str, initial_cid: str) ->
         vote_period=p.vote_seconds,
         attest_period=p.attest_seconds,
         committee_size=p.committee_size,
+        cohort_size=p.cohort_size,
         reward_per_round=int(p.reward_per_round_eth * WEI),
         slash_fraction_bps=int(round(p.slash_fraction * 10_000)),
-        max_participants=p.max_participants,
+        max_samples=p.max_samples,
+        max_share_bps=int(round(p.max_share * 10_000)),
+        rejoin_cooldown=p.rejoin_cooldown,
     )
 
 
@@ -98,15 +117,25 @@ def deploy_from_config(
     return federation, spec
 
 
-def phase_deadline(view) -> int | None:
-    """The timestamp after which `view`'s phase ends by time (None for phases that only end by a call)."""
+def phase_deadline(view: RoundView, attest_period: int) -> int | None:
+    """The timestamp after which `view`'s phase ends by time: the phase's deadline, or for a done round that
+    is not fully settled the settlement cut-off (attest deadline + attest period), after which anyone may
+    settle anything. None for SELECT, which only ends by a call (`drawCommittee`)."""
+    if view.phase == RoundPhase.DONE:
+        return None if view.fully_settled else view.attest_deadline + attest_period
     deadlines = {
         RoundPhase.COMMIT: view.commit_deadline,
         RoundPhase.REVEAL: view.reveal_deadline,
-        RoundPhase.VOTE: view.vote_deadline,
+        RoundPhase.VOTE_COMMIT: view.vote_commit_deadline,
+        RoundPhase.VOTE_REVEAL: view.vote_reveal_deadline,
         RoundPhase.AGGREGATE: view.attest_deadline,
     }
     return deadlines.get(view.phase)
+
+
+def round_complete(view: RoundView) -> bool:
+    """Done, every update and committee seat settled, and the unpaid reserve back in the pool."""
+    return view.phase == RoundPhase.DONE and view.fully_settled and view.reserve_left == 0
 
 
 @dataclass
@@ -154,33 +183,53 @@ class Simulation:
                 update = node.poison(update, global_params, round_)
             node.commit(round_, update)
 
+    def _batch_settle(self, view: RoundView) -> None:
+        """Settle every unsettled update of the round in batches (anyone may settle anyone: one transaction
+        instead of one per node; a node finds its update settled and moves on)."""
+        settler = self.nodes[0]
+        pending = list(view.unsettled_committers())
+        batch = settle_batch_size(view.total_seats)
+        with settler.timers.measure("chain"):
+            for i in range(0, len(pending), batch):
+                self.federation.settle(view.round, pending[i : i + batch], sender=settler.identity.account)
+
     def play_round(self) -> int:
-        """Play until the next round is done; warp the clock past a deadline only when nobody can act."""
-        starter = self.nodes[0]
-        starter.step()  # opens the next round (or withdraws first)
-        round_ = self.federation.current_round()
+        """Open the next round and play it until it is complete (done, settled, reserve released); warp the
+        clock past a deadline only when nobody can act."""
+        target = self.federation.current_round() + 1
+        attest_period = self.federation.params()["attestPeriod"]
         stalls = 0
         while True:
-            view = self.federation.round_view(round_)
-            if view.phase == RoundPhase.DONE:
+            round_ = self.federation.current_round()
+            view = self.federation.round_view(round_) if round_ else None
+            if round_ == target and round_complete(view):
                 break
-            if view.phase == RoundPhase.COMMIT:
+            if round_ == target and view.phase == RoundPhase.COMMIT:
                 self._batch_train(round_, view)
-            acted = [a for a in (node.step() for node in self.nodes) if a]
+            acted = False
+            for node in self.nodes:
+                current = self.federation.current_round()
+                view = self.federation.round_view(current)
+                if current == target and round_complete(view):
+                    break  # a node stepping now would open the next round
+                if current == target and view.phase.votes_closed and view.unsettled_committers():
+                    self._batch_settle(view)
+                acted = bool(node.step()) or acted
             if acted:
                 stalls = 0
                 continue
-            deadline = phase_deadline(self.federation.round_view(round_))
+            view = self.federation.round_view(self.federation.current_round())
+            deadline = phase_deadline(view, attest_period)
             stalls += 1
             if deadline is None or stalls > 3:
-                raise RuntimeError(f"round {round_} is stuck in phase {view.phase.name}: no node can act")
+                raise RuntimeError(f"round {view.round} is stuck in phase {view.phase.name}: no node can act")
             self.warp(deadline + 1)
         for node in self.nodes:  # every node pulls what it earned
             node.withdraw_if_owed()
-        return round_
+        return target
 
     def run(self) -> RunReport:
-        """Play every round; return per-round accuracy, votes, time split, gas, and each client's standing."""
+        """Play every round; return per-round accuracy, outcomes, money, time split, gas, each client's standing."""
         X_test, y_test = self.test_set.X_test, self.test_set.y_test
         initial = self.nodes[0].fetch_weights(self.federation.global_model(0))
         report = RunReport(self.cfg.name, float(evaluate(self.spec, initial, X_test, y_test)["accuracy"]))
@@ -193,9 +242,9 @@ class Simulation:
             wall = time.perf_counter() - start
             after = _snapshot(self.nodes, self.store, ledger.total)
             view = self.federation.round_view(round_)
-            reveals = view.reveals
-            accepted = [p for p, ok in zip(reveals, view.accepted, strict=False) if ok]
-            bad = [p for p in reveals if p.client.lower() in attackers]
+            outcomes = [s.outcome for s in view.settlements.values()]
+            bad = [s for a, s in view.settlements.items() if a.lower() in attackers]
+            paid = list(view.settlements.values()) + list(view.validator_settlements.values())
             global_params = self.nodes[0].fetch_weights(self.federation.global_model(round_))
             metrics = evaluate(self.spec, global_params, X_test, y_test)
             timers = {k: after[k] - before[k] for k in ("train", "store", "chain")}
@@ -203,10 +252,15 @@ class Simulation:
                 round=round_ - 1,
                 accuracy=float(metrics["accuracy"]),
                 loss=float(metrics["loss"]),
-                accepted=len(accepted),
-                rejected=len(reveals) - len(accepted),
-                attackers_rejected=len([p for p in bad if p not in accepted]),
+                accepted=outcomes.count(TrainerOutcome.ACCEPTED),
+                rejected=outcomes.count(TrainerOutcome.REJECTED),
+                undecided=len(outcomes)
+                - outcomes.count(TrainerOutcome.ACCEPTED)
+                - outcomes.count(TrainerOutcome.REJECTED),
+                attackers_rejected=sum(1 for s in bad if s.outcome == TrainerOutcome.REJECTED),
                 attackers_total=len(bad),
+                rewards_eth=sum(s.reward for s in paid) / WEI,
+                burned_eth=sum(s.slashed for s in paid) / WEI,
                 gas=after["gas"] - before["gas"],
                 train_seconds=timers["train"],
                 store_seconds=timers["store"],
@@ -214,25 +268,34 @@ class Simulation:
                 other_seconds=max(0.0, wall - sum(timers.values())),
                 bytes_stored=after["bytes_in"] - before["bytes_in"],
                 bytes_fetched=after["bytes_out"] - before["bytes_out"],
-                global_cid=_cid(self.federation.global_model(round_)),
+                global_cid=digest_to_cid(self.federation.global_model(round_)),
             )
             report.rounds.append(record)
             self.progress(
                 f"round {round_}/{self.cfg.protocol.rounds}: accuracy {record.accuracy:.3f}, "
                 f"accepted {record.accepted}, rejected {record.rejected} "
                 f"(attackers rejected {record.attackers_rejected}/{record.attackers_total}), "
-                f"gas {record.gas:,}, {record.wall_seconds:.1f}s"
+                f"burned {record.burned_eth:.3f} ETH, gas {record.gas:,}, {record.wall_seconds:.1f}s"
             )
         withdrawn: dict[str, int] = {}
-        for e in self.federation.events_since(0):  # one log query for every client, not one each
+        burned: dict[str, int] = {}
+        # One log query for every client, not one each.
+        for e in self.federation.events_since(self.federation.from_block):
             if e.name == "Withdrawn":
                 withdrawn[e["account"].lower()] = withdrawn.get(e["account"].lower(), 0) + e["amount"]
-        report.clients = [self._client_record(n, withdrawn.get(n.address.lower(), 0)) for n in self.nodes]
+            elif e.name in ("TrainerSettled", "ValidatorSettled") and e["slashed"]:
+                who = (e.args.get("client") or e.args["validator"]).lower()
+                burned[who] = burned.get(who, 0) + e["slashed"]
+        report.clients = [
+            self._client_record(n, withdrawn.get(n.address.lower(), 0), burned.get(n.address.lower(), 0))
+            for n in self.nodes
+        ]
         report.gas_by_method = dict(ledger.gas)
         report.calls_by_method = dict(ledger.calls)
+        report.money = self.federation.accounting()
         return report
 
-    def _client_record(self, node: Node, withdrawn: int) -> ClientRecord:
+    def _client_record(self, node: Node, withdrawn: int, burned: int) -> ClientRecord:
         view = self.federation.client_view(node.address)
         return ClientRecord(
             index=node.identity.index,
@@ -241,13 +304,8 @@ class Simulation:
             reputation=view.reputation,
             stake_eth=view.stake / WEI,
             rewards_eth=(withdrawn + view.withdrawable) / WEI,
+            burned_eth=burned / WEI,
         )
-
-
-def _cid(digest: bytes) -> str:
-    from qfl.storage import digest_to_cid
-
-    return digest_to_cid(digest)
 
 
 def _snapshot(nodes: list[Node], store: ContentStore, gas: int) -> dict[str, float]:
@@ -284,6 +342,7 @@ def build_in_process(
 
     project = ape_project()
     federation, spec = deploy_from_config(cfg, project, sponsor, store, test_set.n_classes)
+    federation.sole_writer = True  # every node shares this binding: events come from its receipts
     stake = int(cfg.protocol.stake_eth * WEI)
     nodes = []
     for i, account in enumerate(clients):

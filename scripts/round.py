@@ -1,8 +1,9 @@
 """`ape run round --accounts test:1,test:2,...`: play one round of the recorded federation for these accounts.
 
 Each account is a full participant (qfl.node.Node): it registers if it is not a member yet, then trains,
-commits, reveals, votes, finalizes, aggregates and attests as the chain asks, until the round is DONE; then
-each withdraws what it is owed. Account i of the list holds data shard i of the config. The phases move on
+commits, reveals, draws the committee, commits and reveals its scores, settles, aggregates and attests as the
+chain asks, until the round is DONE and its own update and committee seat are settled; then each withdraws
+what it is owed. Account i of the list holds data shard i of the config. The phases move on
 as soon as everyone has acted; when only a deadline can move the round, a local chain is mined to it and a
 public one is waited for. On ethereum:local:test the chain lives only as long as this command, so the
 federation is deployed first when the recorded one is not on it.
@@ -82,7 +83,7 @@ def cli(
     """Play ONE round of the recorded federation for the given accounts, then withdraw what they are owed."""
     from rich.console import Console
 
-    from qfl.chain import Federation, RoundPhase
+    from qfl.chain import Federation, RoundPhase, TrainerOutcome
     from qfl.deployment import (
         deploy_and_record,
         deployment_file,
@@ -94,7 +95,7 @@ def cli(
         read_deployment,
         resolve_account,
     )
-    from qfl.sim import load_federated_data, phase_deadline
+    from qfl.sim import load_federated_data, phase_deadline, round_complete
     from qfl.status import render_status
     from qfl.storage import digest_to_cid
     from qfl.toolchain import configure_environment, project
@@ -136,7 +137,7 @@ def cli(
         click.echo(f"federation {record['address']} deployed at block {record['block']}")
 
     content = open_content_store(store)
-    federation = Federation.at(project(), record["address"])
+    federation = Federation.at(project(), record["address"], record.get("block", 0))
     spec = load_model_spec(federation, content)
     _, parts = load_federated_data(cfg)
     signers = [resolve_account(name) for name in names]
@@ -174,45 +175,17 @@ def cli(
         return label[node.address.lower()]
 
     round_ = federation.current_round()
-    num_rounds = federation.params()["numRounds"]
-    if round_ == 0 or federation.phase(round_) == RoundPhase.DONE:
-        if round_ >= num_rounds:
-            raise click.UsageError(
-                f"federation {federation.address} has played all its {num_rounds} rounds: deploy a new one"
-            )
-        opener = nodes[0]
-        while federation.current_round() == round_:
-            action = opener.step()  # withdraws first if owed, then opens the round
-            if action is None:
-                raise click.ClickException(f"{who(opener)} could not open round {round_ + 1}")
-            click.echo(f"{who(opener)}: {action}")
-        round_ = federation.current_round()
-        click.echo(f"round {round_} of {num_rounds} opened")
-    else:
-        click.echo(
-            f"round {round_} of {num_rounds} already open in phase {federation.phase(round_).name}: resuming"
-        )
-
+    params = federation.params()
+    num_rounds = params["numRounds"]
     started = time.perf_counter()
     stalls = 0
     waiting_for = None
-    while federation.phase(round_) != RoundPhase.DONE:
-        acted = False
-        for node in nodes:
-            phase = federation.phase(round_)
-            if phase == RoundPhase.DONE:  # a node stepping now would open the next round
-                break
-            action = node.step()
-            if action:
-                acted = True
-                click.echo(
-                    f"[{time.perf_counter() - started:6.1f}s] round {round_} {phase.name}: {who(node)} {action}"
-                )
-        if acted:
-            stalls = 0
-            continue
+
+    def nobody_acted(round_: int) -> None:
+        """Only a deadline can move `round_` on: mine past it on a local chain, wait for it on a public one."""
+        nonlocal stalls, waiting_for
         view = federation.round_view(round_)
-        deadline = phase_deadline(view)
+        deadline = phase_deadline(view, params["attestPeriod"])
         if deadline is None:
             raise click.ClickException(
                 f"round {round_} is stuck in phase {view.phase.name}: no account can act"
@@ -227,7 +200,7 @@ def cli(
                 f"round {round_} {view.phase.name}: nobody else can act here; mining past the deadline {deadline}"
             )
             _mine_past(deadline)
-            continue
+            return
         if waiting_for != (view.phase, deadline):
             waiting_for = (view.phase, deadline)
             left = deadline - _chain_time()
@@ -237,11 +210,60 @@ def cli(
             )
         time.sleep(poll)
 
+    def play(until) -> None:
+        """Step every listed account (one action each per pass) until `until()`; a deadline moves a stall."""
+        nonlocal stalls
+        while not until():
+            acted = False
+            for node in nodes:
+                if until():  # a node stepping now might act on the next round already
+                    break
+                phase = federation.phase(max(federation.current_round(), 1)).name
+                action = node.step()
+                if action:
+                    acted = True
+                    current = federation.current_round()
+                    click.echo(
+                        f"[{time.perf_counter() - started:6.1f}s] round {current} {phase}: {who(node)} {action}"
+                    )
+            if acted:
+                stalls = 0
+            else:
+                nobody_acted(federation.current_round())
+
+    if round_ == 0 or federation.phase(round_) == RoundPhase.DONE:
+        if round_ >= num_rounds:
+            raise click.UsageError(
+                f"federation {federation.address} has played all its {num_rounds} rounds: deploy a new one"
+            )
+        # Each account first settles what it owes of the last round and withdraws; then one opens the next.
+        play(lambda: federation.current_round() != round_)
+        round_ = federation.current_round()
+        click.echo(f"round {round_} of {num_rounds} opened")
+    else:
+        click.echo(
+            f"round {round_} of {num_rounds} already open in phase {federation.phase(round_).name}: resuming"
+        )
+
+    def finished() -> bool:
+        """Done, and nothing left here: no listed account owes a settlement and no reserve waits to go back
+        (what other members still owe is theirs to settle)."""
+        view = federation.round_view(round_)
+        if view.phase != RoundPhase.DONE or any(node.owes_round(view) for node in nodes):
+            return False
+        return round_complete(view) or not view.fully_settled
+
+    started = time.perf_counter()
+    play(finished)
+
     view = federation.round_view(round_)
-    accepted = sum(view.accepted)
+    outcomes = [o for o, _ in view.outcomes]
+    accepted, rejected = outcomes.count(TrainerOutcome.ACCEPTED), outcomes.count(TrainerOutcome.REJECTED)
+    burned = sum(s.slashed for s in (*view.settlements.values(), *view.validator_settlements.values()))
     click.echo(
         f"round {round_} DONE in {time.perf_counter() - started:.1f}s: {view.reveal_count} updates revealed, "
-        f"{accepted} accepted, {view.reveal_count - accepted} rejected; "
+        f"{accepted} accepted, {rejected} rejected, {len(outcomes) - accepted - rejected} undecided; "
+        f"{burned / 10**18:.4f} ETH of stake burned; "
         f"global model {digest_to_cid(federation.global_model(round_))}"
     )
     for node in nodes:

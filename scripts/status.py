@@ -11,7 +11,7 @@ from qfl.deployment import deployments_option
 @click.command(cls=ConnectedProviderCommand)
 @deployments_option
 def cli(provider, deployments_dir: Path) -> None:
-    """Phase of the current round, who committed, revealed and voted; each member's reputation and money."""
+    """Phase of the current round, its committee and updates; each member's reputation and money."""
     from rich.console import Console
 
     from qfl.chain import Federation
@@ -36,4 +36,6 @@ def cli(provider, deployments_dir: Path) -> None:
         f"{record['ecosystem']}:{record['network']} (chain {record['chain_id']}), deployed at block "
         f"{record['block']} from {record['config']}"
     )
-    Console(width=160).print(render_status(Federation.at(project(), record["address"])))
+    Console(width=160).print(
+        render_status(Federation.at(project(), record["address"], record.get("block", 0)))
+    )

@@ -1,39 +1,54 @@
-"""Typed bindings to the federation contracts, event reading and gas accounting."""
+"""Typed bindings to the federation contracts, event reading, gas accounting and the settlement mirror."""
 
-from qfl.chain.commitment import bits_to_words, make_commitment, words_to_bits
+from qfl.chain.commitment import make_commitment, make_vote_commitment
 from qfl.chain.errors import FederationError
 from qfl.chain.federation import Federation, deploy_federation
+from qfl.chain.outcome import ACCEPT_SCORE, REJECT_SCORE, judge, judge_round, weighted_median_bounds
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
     FederationParams,
     GasLedger,
-    ParticipantView,
+    ProposalStatus,
+    ProposalView,
+    RevealedUpdate,
     RoundPhase,
     RoundView,
+    SeatFlag,
     TrainerOutcome,
+    TrainerSettlement,
     TxResult,
     ValidatorOutcome,
+    ValidatorSettlement,
 )
 from qfl.storage.cid import cid_to_digest, digest_to_cid  # one CID codec, owned by the storage layer
 
 __all__ = [
+    "ACCEPT_SCORE",
+    "REJECT_SCORE",
     "ClientView",
     "Federation",
     "FederationError",
     "FederationEvent",
     "FederationParams",
     "GasLedger",
-    "ParticipantView",
+    "ProposalStatus",
+    "ProposalView",
+    "RevealedUpdate",
     "RoundPhase",
     "RoundView",
+    "SeatFlag",
     "TrainerOutcome",
+    "TrainerSettlement",
     "TxResult",
     "ValidatorOutcome",
-    "bits_to_words",
+    "ValidatorSettlement",
     "cid_to_digest",
     "deploy_federation",
     "digest_to_cid",
+    "judge",
+    "judge_round",
     "make_commitment",
-    "words_to_bits",
+    "make_vote_commitment",
+    "weighted_median_bounds",
 ]

@@ -1,34 +1,34 @@
-"""Pure-Python mirrors of the contract's hashing and bitmap encodings."""
+"""Pure-Python mirrors of the contract's commitment hashes (update commit-reveal, hidden scores)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+UINT32_MAX = 2**32 - 1
 
-def make_commitment(cid_digest: bytes, salt: bytes, sender: str, round_: int) -> bytes:
-    """keccak256(abi.encode(cidDigest, salt, sender, round)), exactly as `QFLFederation.revealUpdate` checks."""
+
+def make_commitment(cid_digest: bytes, salt: bytes, samples: int, sender: str, round_: int) -> bytes:
+    """keccak256(abi.encode(cidDigest, salt, samples, sender, round)), as `Rounds.revealUpdate` checks it."""
     if len(cid_digest) != 32 or len(salt) != 32:
         raise ValueError("cid_digest and salt must be 32 bytes each")
+    if not 0 <= int(samples) <= UINT32_MAX:
+        raise ValueError(f"samples={samples} does not fit a uint32")
     return keccak(
         encode(
-            ["bytes32", "bytes32", "address", "uint256"],
-            [bytes(cid_digest), bytes(salt), to_checksum_address(str(sender)), int(round_)],
+            ["bytes32", "bytes32", "uint32", "address", "uint256"],
+            [bytes(cid_digest), bytes(salt), int(samples), to_checksum_address(str(sender)), int(round_)],
         )
     )
 
 
-def bits_to_words(bits: Sequence[bool]) -> list[int]:
-    """Pack booleans (bit i = update i in reveal order) into uint256 words, low bit first."""
-    words = [0] * ((len(bits) + 255) // 256)
-    for i, bit in enumerate(bits):
-        if bit:
-            words[i // 256] |= 1 << (i % 256)
-    return words
-
-
-def words_to_bits(words: Sequence[int], n: int) -> list[bool]:
-    """Unpack the first `n` bits of uint256 words into booleans."""
-    return [bool((int(words[i // 256]) >> (i % 256)) & 1) for i in range(n)]
+def make_vote_commitment(scores: bytes, salt: bytes, sender: str, round_: int) -> bytes:
+    """keccak256(abi.encode(scores, salt, sender, round)), as `Committee.revealVote` checks it."""
+    if len(salt) != 32:
+        raise ValueError("salt must be 32 bytes")
+    return keccak(
+        encode(
+            ["bytes", "bytes32", "address", "uint256"],
+            [bytes(scores), bytes(salt), to_checksum_address(str(sender)), int(round_)],
+        )
+    )

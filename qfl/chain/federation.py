@@ -6,28 +6,36 @@ The node, simulator and CLI use this module only; they never touch ape contract 
 from __future__ import annotations
 
 import ast
+import bisect
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 from ape.exceptions import ContractLogicError, OutOfGasError
-from ape.types import LogFilter
 from eth_abi import decode, encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from qfl.chain.commitment import bits_to_words, words_to_bits
 from qfl.chain.errors import FederationError
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
     FederationParams,
     GasLedger,
-    ParticipantView,
+    ProposalStatus,
+    ProposalView,
+    RevealedUpdate,
     RoundPhase,
     RoundView,
+    SeatFlag,
+    TrainerOutcome,
+    TrainerSettlement,
     TxResult,
+    ValidatorOutcome,
+    ValidatorSettlement,
 )
 
 
@@ -43,18 +51,9 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if hasattr(value, "items"):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, SimpleNamespace):
+        return {k: _plain(v) for k, v in vars(value).items()}
     return str(value)
-
-
-def _to_event(log: Any) -> FederationEvent:
-    """A decoded ape ContractLog as a FederationEvent."""
-    return FederationEvent(
-        name=log.event_name,
-        block_number=int(log.block_number),
-        log_index=int(log.log_index),
-        tx_hash=HexBytes(log.transaction_hash).to_0x_hex(),
-        args={k: _plain(v) for k, v in log.event_arguments.items()},
-    )
 
 
 def _revert_data(message: str) -> bytes | None:
@@ -110,22 +109,110 @@ def _named(abi_type: Any, value: Any) -> Any:
     return value
 
 
+class _EventDecoder:
+    """Raw logs -> FederationEvent by plain eth_abi, and the topic0 of every event by name."""
+
+    def __init__(self, contract_type: Any, address: str):
+        self.address = address.lower()
+        self.by_topic: dict[bytes, Any] = {}
+        self.topic_of: dict[str, str] = {}
+        for abi in contract_type.events:
+            topic = keccak(text=abi.selector)
+            self.by_topic[topic] = abi
+            self.topic_of[abi.name] = "0x" + topic.hex()
+
+    def decode(self, raw: Any) -> FederationEvent | None:
+        if str(raw["address"]).lower() != self.address:
+            return None
+        topics = [bytes(HexBytes(t)) for t in raw["topics"]]
+        abi = self.by_topic.get(topics[0]) if topics else None
+        if abi is None:
+            return None
+        indexed = [i for i in abi.inputs if i.indexed]
+        plain = [i for i in abi.inputs if not i.indexed]
+        args: dict[str, Any] = {}
+        for item, topic in zip(indexed, topics[1:], strict=True):
+            args[item.name] = _plain(_named(item, decode([item.canonical_type], topic)[0]))
+        values = decode([i.canonical_type for i in plain], bytes(HexBytes(raw["data"])))
+        for item, value in zip(plain, values, strict=True):
+            args[item.name] = _plain(_named(item, value))
+        return FederationEvent(
+            name=abi.name,
+            block_number=int(raw["blockNumber"]),
+            log_index=int(raw["logIndex"]),
+            tx_hash=HexBytes(raw["transactionHash"]).to_0x_hex(),
+            args={i.name: args[i.name] for i in abi.inputs},
+        )
+
+
+@dataclass
+class _LogCursor:
+    """Events of one query (a round's, or the membership's): final below `next_block`; those of
+    `next_block` itself (the newest block read) are read again next time, in case a node served that block
+    before all its logs."""
+
+    next_block: int
+    events: list[FederationEvent] = field(default_factory=list)
+
+
+# Events whose first indexed argument is the round: a round's events are one topic-filtered query.
+ROUND_EVENTS = (
+    "RoundStarted",
+    "UpdateCommitted",
+    "UpdateRevealed",
+    "DrawArmed",
+    "CommitteeSelected",
+    "VoteCommitted",
+    "VoteRevealed",
+    "TrainerSettled",
+    "ValidatorSettled",
+    "ReserveReleased",
+    "GlobalModelPosted",
+    "GlobalModelAttested",
+    "GlobalModelAccepted",
+    "GlobalModelRefused",
+    "GlobalModelCarriedOver",
+)
+MEMBERSHIP_EVENTS = ("ClientRegistered", "ClientLeft")
+
+PARAM_NAMES = (
+    "numRounds minStake commitPeriod revealPeriod votePeriod attestPeriod committeeSize cohortSize "
+    "rewardPerRound slashFractionBps maxSamples maxShareBps rejoinCooldown"
+).split()
+
+
 class Federation:
-    """One deployed QFLFederation; signers are ape accounts passed as `sender`."""
+    """One deployed QFLFederation; signers are ape accounts passed as `sender`.
+
+    Reads go through plain eth_call. What a round's storage no longer holds (reveals, revealed scores,
+    settlements, proposals) comes from its events, read incrementally: each round keeps a cursor and only
+    blocks after the last read are queried, in one topic-filtered `eth_getLogs` per read.
+    """
 
     # A view result is reused while the chain head has not moved and for at most this many seconds (phases
     # can also turn by wall-clock time with no new block, so a cached read never outlives a second).
     VIEW_TTL = 1.0
 
-    def __init__(self, contract: Any):
+    def __init__(self, contract: Any, from_block: int = 0, *, sole_writer: bool = False):
         self._contract = contract
+        # Every transaction to the contract goes through this object (the in-process simulator, where all
+        # nodes share one binding): its receipts then hold every event, and no log query is needed.
+        self.sole_writer = sole_writer
+        self._own_events: list[FederationEvent] = []
         self.gas = GasLedger()
+        self.from_block = int(from_block)  # no federation event is older (the deployment block)
         self._views: dict[tuple, tuple[int, float, Any]] = {}
         self._address = str(contract.address)
         self._web3 = contract.provider.web3
         self._abis: dict[str, Any] = {}
+        self._events = _EventDecoder(contract.contract_type, self._address)
+        self._round_logs: dict[int, _LogCursor] = {}
+        self._member_log = _LogCursor(self.from_block)
+        self._params: dict[str, int] | None = None
+        self._call_from: str | None | bool = False  # False: not looked up yet
+        self._timestamps: dict[int, int] = {}
 
-    def _call(self, method: str, *args: Any) -> Any:
+    def _call(self, method: str, *args: Any, block: int | None = None) -> Any:
         """A view call by plain eth_call + eth_abi: the node's hot reads, ~5x faster than through ape's
         contract objects (which re-check the code, serialise and decode into pydantic models every time)."""
         abi = self._abis.get(method)
@@ -134,34 +221,100 @@ class Federation:
             self._abis[method] = abi
         types = [i.canonical_type for i in abi.inputs]
         data = function_signature_to_4byte_selector(abi.selector) + encode(types, list(args))
-        raw = self._web3.eth.call({"to": self._address, "from": self._address, "data": data})
+        tx = {"to": self._address, "data": data}
+        if self._call_from is False:
+            # A local node's first account as the caller: without one, web3's EthTester middleware asks the
+            # node for its accounts on every call (and a caller with no ETH cannot pay for the call's gas).
+            try:
+                accounts = self._web3.eth.accounts
+            except Exception:  # noqa: BLE001 - public RPC providers may refuse eth_accounts
+                accounts = []
+            self._call_from = str(accounts[0]) if accounts else None
+        if self._call_from:
+            tx["from"] = self._call_from
+        raw = self._web3.eth.call(tx, block) if block is not None else self._web3.eth.call(tx)
         values = decode([o.canonical_type for o in abi.outputs], bytes(raw))
         named = [_named(o, v) for o, v in zip(abi.outputs, values, strict=True)]
         return named[0] if len(named) == 1 else tuple(named)
 
-    def _view(self, key: tuple, read: Callable[[], Any]) -> Any:
-        """`read()` once per block: many nodes polling the same round in one process share the answer."""
-        head = int(self._web3.eth.block_number)
+    def _head(self) -> int:
+        return int(self._web3.eth.block_number)
+
+    def block_timestamp(self, block: int) -> int:
+        """The timestamp of block `block` (the clock a view read at that block saw)."""
+        if block not in self._timestamps:
+            if len(self._timestamps) > 4096:
+                self._timestamps.clear()
+            self._timestamps[block] = int(self._web3.eth.get_block(block)["timestamp"])
+        return self._timestamps[block]
+
+    def _view(self, key: tuple, read: Callable[[int], Any]) -> Any:
+        """`read(head)` once per block: many nodes polling the same round in one process share the answer."""
+        head = self._head()
         now = time.monotonic()
         hit = self._views.get(key)
         if hit is not None and hit[0] == head and now - hit[1] < self.VIEW_TTL:
             return hit[2]
-        value = read()
+        value = read(head)
         if len(self._views) > 4096:
             self._views.clear()
         self._views[key] = (head, now, value)
         return value
 
+    def _logs(self, cursor: _LogCursor, names: Sequence[str], head: int, round_: int | None = None) -> list:
+        """`cursor`'s events up to block `head`, querying only the blocks it has not read yet."""
+        if head >= cursor.next_block and self.sole_writer:
+            wanted = set(names)
+            start = bisect.bisect_left(self._own_events, cursor.next_block, key=lambda e: e.block_number)
+            cursor.events.extend(
+                e
+                for e in self._own_events[start:]
+                if e.block_number <= head
+                and e.name in wanted
+                and (round_ is None or e.args.get("round") == round_)
+            )
+            cursor.next_block = head + 1
+        elif head >= cursor.next_block:
+            topics: list[Any] = [[self._events.topic_of[n] for n in names]]
+            if round_ is not None:
+                topics.append("0x" + round_.to_bytes(32, "big").hex())
+            raw = self._web3.eth.get_logs(
+                {"address": self._address, "fromBlock": cursor.next_block, "toBlock": head, "topics": topics}
+            )
+            new = [e for e in (self._events.decode(r) for r in raw) if e is not None]
+            cursor.events = [e for e in cursor.events if e.block_number < cursor.next_block]
+            cursor.events.extend(sorted(new, key=lambda e: (e.block_number, e.log_index)))
+            cursor.next_block = head
+        return [e for e in cursor.events if e.block_number <= head]
+
+    def round_events(self, round_: int, head: int | None = None) -> list[FederationEvent]:
+        """Every event of `round_` (RoundStarted .. GlobalModelAccepted) up to `head`, in chain order."""
+        head = self._head() if head is None else head
+        cursor = self._round_logs.get(round_)
+        if cursor is None:
+            cursor = self._round_logs[round_] = _LogCursor(self._round_floor(round_))
+        return self._logs(cursor, ROUND_EVENTS, head, round_)
+
+    def _round_floor(self, round_: int) -> int:
+        """The first block that can hold an event of `round_`: the start of the latest earlier round read
+        (rounds run one after another), else the deployment block."""
+        earlier = [r for r in self._round_logs if r < round_]
+        for r in sorted(earlier, reverse=True):
+            started = [e.block_number for e in self._round_logs[r].events if e.name == "RoundStarted"]
+            if started:
+                return started[0]
+        return self.from_block
+
     # ------------------------------------------------------------------ construction
     @classmethod
-    def at(cls, project: Any, address: str) -> Federation:
-        """Attach to a federation already deployed at `address`."""
-        return cls(project.QFLFederation.at(address))
+    def at(cls, project: Any, address: str, from_block: int = 0) -> Federation:
+        """Attach to a federation already deployed at `address` (in block `from_block`, if known)."""
+        return cls(project.QFLFederation.at(address), from_block)
 
     @property
     def address(self) -> str:
         """The contract address."""
-        return str(self._contract.address)
+        return self._address
 
     # ------------------------------------------------------------------ plumbing
     def _transact(self, name: str, method: str, *args: Any, sender: Any, value: int = 0) -> TxResult:
@@ -174,7 +327,7 @@ class Federation:
             # On a live network the estimate is made one block before the transaction runs; a racing
             # transaction in between (another attest, a different committee draw) can make it cost more.
             raise FederationError(name, "OutOfGas", message=str(exc)) from exc
-        events = tuple(_to_event(log) for log in receipt.decode_logs())
+        events = tuple(e for e in (self._events.decode(log) for log in receipt.logs) if e is not None)
         result = TxResult(
             name=name,
             gas_used=int(receipt.gas_used),
@@ -183,23 +336,38 @@ class Federation:
             events=events,
         )
         self.gas.record(result)
+        if self.sole_writer:
+            self._own_events.extend(events)
         return result
 
-    # ------------------------------------------------------------------ money
+    # ------------------------------------------------------------------ money and membership
     def fund(self, amount_wei: int, *, sender: Any) -> TxResult:
         """Add `amount_wei` to the reward pool."""
         return self._transact("fund", "fund", sender=sender, value=amount_wei)
 
     def register(self, stake_wei: int, *, sender: Any) -> TxResult:
-        """Register `sender` with `stake_wei` of stake (>= min_stake)."""
+        """Register `sender` with `stake_wei` of stake (>= min_stake); it may commit from the next round."""
         return self._transact("register", "register", sender=sender, value=stake_wei)
 
+    def add_stake(self, amount_wei: int, *, sender: Any) -> TxResult:
+        """Add `amount_wei` to `sender`'s stake."""
+        return self._transact("add_stake", "addStake", sender=sender, value=amount_wei)
+
     def leave(self, *, sender: Any) -> TxResult:
-        """Deregister `sender`; its stake becomes withdrawable."""
+        """Deregister `sender` (every update and committee duty settled first); its stake becomes withdrawable."""
         return self._transact("leave", "leave", sender=sender)
 
+    def activate_stake(self, account: Any, *, sender: Any) -> TxResult:
+        """Move `account`'s waiting stake into the committee draw (anyone; a no-op while a draw is ahead)."""
+        who = str(getattr(account, "address", account))
+        return self._transact("activate_stake", "activateStake", who, sender=sender)
+
+    def emergency_exit(self, *, sender: Any) -> TxResult:
+        """Leave without settling, only while the current round is stuck (last resort)."""
+        return self._transact("emergency_exit", "emergencyExit", sender=sender)
+
     def withdraw_stake(self, amount_wei: int, *, sender: Any) -> TxResult:
-        """Take `amount_wei` of stake out while staying registered (min_stake must remain)."""
+        """Take `amount_wei` of stake out while staying registered (min_stake must remain; nothing unsettled)."""
         return self._transact("withdraw_stake", "withdrawStake", amount_wei, sender=sender)
 
     def withdraw_rewards(self, *, sender: Any) -> TxResult:
@@ -210,124 +378,182 @@ class Federation:
         """Sponsor only, after the last round: move the leftover pool to the sponsor's balance."""
         return self._transact("sweep_pool", "sweepPool", sender=sender)
 
+    def sweep_excess(self, *, sender: Any) -> TxResult:
+        """Move ETH forced in without a call (selfdestruct) into the pool (anyone)."""
+        return self._transact("sweep_excess", "sweepExcess", sender=sender)
+
     # ------------------------------------------------------------------ rounds
     def start_round(self, *, sender: Any) -> TxResult:
         """Open the next round; the new number is `result.event('RoundStarted')['round']`."""
         return self._transact("start_round", "startRound", sender=sender)
 
     def commit_update(self, round_: int, commitment: bytes, *, sender: Any) -> TxResult:
-        """Post `make_commitment(cid_digest, salt, sender, round_)`."""
+        """Post `make_commitment(cid_digest, salt, samples, sender, round_)`."""
         return self._transact("commit_update", "commitUpdate", round_, commitment, sender=sender)
 
     def reveal_update(
         self, round_: int, cid_digest: bytes, salt: bytes, samples: int, *, sender: Any
     ) -> TxResult:
-        """Reveal the committed CID digest, its salt and the sample count."""
+        """Reveal the committed CID digest, its salt and the sample count (1..max_samples)."""
         return self._transact(
             "reveal_update", "revealUpdate", round_, cid_digest, salt, samples, sender=sender
         )
 
-    def start_vote(self, round_: int, *, sender: Any) -> TxResult:
-        """Close reveals and draw the committee (phase SELECT)."""
-        return self._transact("start_vote", "startVote", round_, sender=sender)
+    def draw_committee(self, round_: int, *, sender: Any) -> TxResult:
+        """Draw the committee (phase SELECT). It runs only in the armed block (the one after the last reveal,
+        or after an arming call); a call in any later block only re-arms for the next block (DrawArmed),
+        one before it reverts DrawTooEarly. Drawn: event CommitteeSelected."""
+        return self._transact("draw_committee", "drawCommittee", round_, sender=sender)
 
-    def vote(self, round_: int, accept: Sequence[bool], *, sender: Any) -> TxResult:
-        """One vote: `accept[i]` judges `round_view(round_).reveals[i]`."""
-        return self._transact("vote", "vote", round_, bits_to_words(accept), sender=sender)
+    def commit_vote(self, round_: int, commitment: bytes, *, sender: Any) -> TxResult:
+        """Post `make_vote_commitment(scores, salt, sender, round_)` (phase VOTE_COMMIT)."""
+        return self._transact("commit_vote", "commitVote", round_, commitment, sender=sender)
 
-    def finalize(self, round_: int, *, sender: Any) -> TxResult:
-        """Tally the round (phase FINALIZE)."""
-        return self._transact("finalize", "finalize", round_, sender=sender)
+    def reveal_vote(self, round_: int, scores: bytes, salt: bytes, *, sender: Any) -> TxResult:
+        """Reveal the committed scores: byte i scores `round_view(round_).reveals[i]` (phase VOTE_REVEAL)."""
+        return self._transact("reveal_vote", "revealVote", round_, bytes(scores), salt, sender=sender)
 
-    def post_global_model(
-        self, round_: int, cid_digest: bytes, accepted: Sequence[bool], *, sender: Any
-    ) -> TxResult:
-        """Propose an aggregate; `accepted` must equal the round's accepted set. Id: event 'GlobalModelPosted'."""
-        return self._transact(
-            "post_global_model", "postGlobalModel", round_, cid_digest, bits_to_words(accepted), sender=sender
-        )
+    def settle(self, round_: int, trainers: Sequence[str], *, sender: Any) -> TxResult:
+        """Settle these committers' updates of `round_` (anyone, once votes are closed; any batch; entries
+        already settled are skipped)."""
+        batch = [str(getattr(t, "address", t)) for t in trainers]
+        return self._transact("settle", "settle", round_, batch, sender=sender)
+
+    def settle_validator(self, round_: int, validator: str, *, sender: Any) -> TxResult:
+        """Settle committee member `validator`'s round (anyone; once every update is settled or after the
+        cut-off, attest deadline + attest period)."""
+        who = str(getattr(validator, "address", validator))
+        return self._transact("settle_validator", "settleValidator", round_, who, sender=sender)
+
+    def post_global_model(self, round_: int, cid_digest: bytes, *, sender: Any) -> TxResult:
+        """A committee member who revealed scores proposes the round's aggregate, once; the id is event
+        'GlobalModelPosted'."""
+        return self._transact("post_global_model", "postGlobalModel", round_, cid_digest, sender=sender)
 
     def attest_global_model(self, round_: int, proposal_id: int, approve: bool, *, sender: Any) -> TxResult:
-        """Committee member's yes/no on proposal `proposal_id`."""
+        """A committee member who revealed scores says yes/no to `proposal_id` with all its seats; accepted
+        once yes-seats are more than half of the revealed seats."""
         return self._transact(
             "attest_global_model", "attestGlobalModel", round_, proposal_id, approve, sender=sender
         )
 
+    def close_round(self, round_: int, *, sender: Any) -> TxResult:
+        """Store a done round's global model (startRound does it for the previous round)."""
+        return self._transact("close_round", "closeRound", round_, sender=sender)
+
+    def release_reserve(self, round_: int, *, sender: Any) -> TxResult:
+        """Return what is left of a done, fully settled round's reserve to the pool (anyone)."""
+        return self._transact("release_reserve", "releaseReserve", round_, sender=sender)
+
     # ------------------------------------------------------------------ views
     def current_round(self) -> int:
         """The last round started (0 before the first)."""
-        return self._view(("currentRound",), lambda: int(self._call("currentRound")))
+        return self._view(("currentRound",), lambda head: int(self._call("currentRound", block=head)))
 
     def phase(self, round_: int) -> RoundPhase:
         """The phase `round_` is in now."""
-        return RoundPhase(int(self._contract.phase(round_)))
+        return RoundPhase(int(self._call("phase", round_)))
 
     def pool(self) -> int:
-        """The reward pool in wei."""
-        return int(self._contract.pool())
+        """The free reward pool in wei."""
+        return int(self._call("pool"))
 
     def global_model(self, round_: int) -> bytes:
-        """The global model digest of `round_` (zero bytes while not fixed; round 0 = initial model)."""
+        """The global model digest of `round_` (zero bytes until it is done; round 0 = initial model)."""
         return self._view(
-            ("globalModelOf", round_),
-            lambda: bytes(self._call("globalModelOf", round_)),
+            ("globalModelOf", round_), lambda head: bytes(self._call("globalModelOf", round_, block=head))
         )
 
     def model_spec(self) -> bytes:
         """Digest of the model spec CID every node builds its circuit from."""
-        return bytes(self._contract.modelSpec())
+        return bytes(self._call("modelSpec"))
 
     def sponsor(self) -> str:
         """The address that deployed the federation."""
-        return str(self._contract.sponsor())
+        return str(self._call("sponsor"))
+
+    def member_count(self) -> int:
+        """Registered members now."""
+        return self._view(("memberCount",), lambda head: int(self._call("memberCount", block=head)))
 
     def members(self) -> tuple[str, ...]:
-        """Registered clients."""
-        return self._view(("members",), lambda: tuple(str(a) for a in self._call("members")))
+        """Registered members now, in order of (last) registration, from the membership events."""
+        head = self._head()
+        expected = int(self._call("memberCount", block=head))
+        for attempt in range(self.LOG_RETRIES + 1):
+            current: dict[str, None] = {}
+            for e in self._logs(self._member_log, MEMBERSHIP_EVENTS, head):
+                current.pop(e["client"], None)
+                if e.name == "ClientRegistered":
+                    current[e["client"]] = None
+            if len(current) == expected:
+                return tuple(current)
+            self._member_log = _LogCursor(self.from_block)  # logs behind the state: read them again
+            time.sleep(0.05 * (attempt + 1))
+        raise FederationError(
+            "members",
+            "EventsMissing",
+            message=f"{expected} members at block {head} but the logs from block {self.from_block} show "
+            f"{len(current)}: is the node's log index behind, or from_block wrong?",
+        )
+
+    def in_cohort(self, round_: int, address: Any) -> bool:
+        """Whether `address` holds a cohort seat in `round_` (always, unless the round runs a lottery)."""
+        return bool(self._call("inCohort", round_, str(getattr(address, "address", address))))
 
     def params(self) -> dict[str, int]:
-        """The numeric federation parameters as the contract holds them."""
-        names = (
-            "numRounds minStake commitPeriod revealPeriod votePeriod attestPeriod committeeSize "
-            "rewardPerRound slashFractionBps maxParticipants"
-        ).split()
-        return {n: int(getattr(self._contract, n)()) for n in names}
+        """The numeric federation parameters as the contract holds them (immutable: read once)."""
+        if self._params is None:
+            self._params = {n: int(self._call(n)) for n in PARAM_NAMES}
+        return dict(self._params)
+
+    def min_validator_reputation(self) -> int:
+        """Members below this reputation hold no weight in committee draws (a contract constant)."""
+        return self._view(
+            ("MIN_VALIDATOR_REPUTATION",), lambda head: int(self._call("MIN_VALIDATOR_REPUTATION"))
+        )
 
     def balance(self) -> int:
         """The contract's ETH balance in wei."""
-        return int(self._contract.balance)
+        return int(self._web3.eth.get_balance(self._address))
 
     def accounting(self) -> dict[str, int]:
-        """Balance and its parts: stakes, withdrawable balances, free pool and the open round's reserved reward.
-
-        The contract keeps balance == total_staked + total_withdrawable + pool + reserved.
-        """
+        """Balance and its parts; the contract keeps
+        balance == total_staked + total_withdrawable + pool + reserved + burned (+ ETH forced in, swept by
+        `sweep_excess`). Slashed stake is burned: locked in the contract for good."""
         return {
             "balance": self.balance(),
-            "total_staked": int(self._contract.totalStaked()),
-            "total_withdrawable": int(self._contract.totalWithdrawable()),
+            "total_staked": int(self._call("totalStaked")),
+            "total_withdrawable": int(self._call("totalWithdrawable")),
             "pool": self.pool(),
-            "reserved": int(self._contract.reserved()),
+            "reserved": int(self._call("reserved")),
+            "burned": int(self._call("burned")),
         }
 
     def proposal(self, round_: int, proposal_id: int) -> dict[str, Any]:
-        """A global-model proposal: cid_digest, poster, yes_mask, no_mask, status (0 pending 1 accepted 2 refused)."""
-        cid, poster, yes, no, status = self._contract.getProposal(round_, proposal_id)
+        """`getProposal`: cid_digest, poster, yes_seats, no_seats, attested_mask (bit p-1 = position p
+        attested), status (0 pending, 1 accepted, 2 refused)."""
+        cid, poster, yes, no, attested, status = self._call("getProposal", round_, proposal_id)
         return {
             "cid_digest": bytes(cid),
             "poster": str(poster),
-            "yes_mask": int(yes),
-            "no_mask": int(no),
-            "status": int(status),
+            "yes_seats": int(yes),
+            "no_seats": int(no),
+            "attested_mask": int(attested),
+            "status": ProposalStatus(int(status)),
         }
 
-    def client_view(self, address: Any) -> ClientView:
-        """A client's stake, reputation, withdrawable balance and latest commitment."""
-        address = str(getattr(address, "address", address))
-        return self._view(("getClient", address.lower()), lambda: self._client_view(address))
+    def score_of(self, round_: int, position: int, index: int) -> int:
+        """Score committee position `position` (from 1) gave the `index`-th revealed update (0 if none)."""
+        return int(self._call("scoreOf", round_, position, index))
 
-    def _client_view(self, address: str) -> ClientView:
-        v = self._call("getClient", address)
+    def client_view(self, address: Any) -> ClientView:
+        """A member's stake, reputation, withdrawable balance, latest update and open duties."""
+        address = str(getattr(address, "address", address))
+        return self._view(("getClient", address.lower()), lambda head: self._client_view(address, head))
+
+    def _client_view(self, address: str, head: int) -> ClientView:
+        v = self._call("getClient", address, block=head)
         return ClientView(
             address=address,
             registered=bool(v.registered),
@@ -337,67 +563,169 @@ class Federation:
             eligible_from=int(v.eligibleFrom),
             commit_round=int(v.commitRound),
             revealed=bool(v.revealed),
+            settled=bool(v.settled),
             samples=int(v.samples),
+            reveal_order=int(v.revealOrder),
+            pending_duties=int(v.pendingDuties),
+            draw_weight=int(v.drawWeight),
+            cooldown_until=int(v.cooldownUntil),
         )
 
     def round_view(self, round_: int) -> RoundView:
-        """A whole round in one call (participants are complete for the current round only)."""
-        return self._view(("getRound", round_), lambda: self._round_view(round_))
+        """A round: `getRound` and the round's events, both read at the same block."""
+        return self._view(("getRound", round_), lambda head: self._round_view(round_, head))
 
-    def _round_view(self, round_: int) -> RoundView:
-        v = self._call("getRound", round_)
-        n = int(v.revealCount)
-        words = (n + 255) // 256
-        raw_votes = [int(x) for x in v.votes]
-        committee = tuple(str(a) for a in v.committee)
-        votes = tuple(
-            tuple(words_to_bits(raw_votes[s * words : (s + 1) * words], n)) for s in range(len(committee))
-        )
-        participants = tuple(
-            ParticipantView(
-                client=str(p.client),
-                digest=bytes(p.digest),
-                revealed=bool(p.revealed),
-                reveal_order=int(p.revealOrder),
-                samples=int(p.samples),
+    # How often a round's logs are read again when they disagree with its counters at the same block.
+    LOG_RETRIES = 5
+
+    def _round_view(self, round_: int, head: int) -> RoundView:
+        v = self._call("getRound", round_, block=head)
+        for attempt in range(self.LOG_RETRIES + 1):
+            events = self.round_events(round_, head)
+            counts = Counter(e.name for e in events)
+            orders = sorted(int(e["revealOrder"]) for e in events if e.name == "UpdateRevealed")
+            if (
+                counts["UpdateCommitted"] == int(v.commitCount)
+                and orders == list(range(int(v.revealCount)))
+                and counts["VoteRevealed"] == int(v.voteReveals)
+                and counts["TrainerSettled"] == int(v.settledCount)
+                and counts["GlobalModelPosted"] == int(v.proposalCount)
+            ):
+                break
+            # A node can report a block before its logs are served (seen on anvil under load): read the
+            # round's logs again from its first block, after a short pause.
+            self._round_logs.pop(round_, None)
+            time.sleep(0.05 * (attempt + 1))
+        else:
+            raise FederationError(
+                "round_view",
+                "EventsMissing",
+                message=f"round {round_} at block {head}: its logs from block {self._round_floor(round_)} do not "
+                f"match its counters ({int(v.revealCount)} reveals, {len(orders)} in the logs); is the node's "
+                "log index behind, or from_block wrong?",
             )
-            for p in v.participants
+        committee = tuple(str(a) for a in v.committee)
+        seats = tuple(int(s) for s in v.seats)
+        reveals = tuple(
+            sorted(
+                (
+                    RevealedUpdate(
+                        client=e["client"],
+                        reveal_order=int(e["revealOrder"]),
+                        cid_digest=e["cidDigest"],
+                        samples=int(e["samples"]),
+                        reputation=int(e["reputation"]),
+                    )
+                    for e in events
+                    if e.name == "UpdateRevealed"
+                ),
+                key=lambda u: u.reveal_order,
+            )
         )
         return RoundView(
             round=round_,
+            block=head,
             phase=RoundPhase(int(v.phase)),
             commit_deadline=int(v.commitDeadline),
             reveal_deadline=int(v.revealDeadline),
-            vote_deadline=int(v.voteDeadline),
+            vote_commit_deadline=int(v.voteCommitDeadline),
+            vote_reveal_deadline=int(v.voteRevealDeadline),
             attest_deadline=int(v.attestDeadline),
             expected_committers=int(v.expectedCommitters),
             commit_count=int(v.commitCount),
-            reveal_count=n,
-            accepted_count=int(v.acceptedCount),
+            reveal_count=int(v.revealCount),
+            settled_count=int(v.settledCount),
+            decided_count=int(v.decidedCount),
+            vote_commits=int(v.voteCommits),
+            vote_reveals=int(v.voteReveals),
+            validators_settled=int(v.validatorsSettled),
             proposal_count=int(v.proposalCount),
+            total_seats=int(v.totalSeats),
+            lottery=bool(v.lottery),
+            draw_block=int(v.drawBlock),
             reward=int(v.reward),
-            seed=bytes(v.seed),
+            reserve_left=int(v.reserveLeft),
+            weight_sum=int(v.weightSum),
+            revealed_seats=int(v.revealedSeats),
+            cohort_seed=int(v.cohortSeed),
+            committee_seed=bytes(v.committeeSeed),
             start_model=bytes(v.startModel),
             global_model=bytes(v.globalModel),
             committee=committee,
-            voted_mask=int(v.votedMask),
-            votes=votes,
-            accepted=tuple(words_to_bits([int(x) for x in v.acceptedBitmap], n)) if v.acceptedBitmap else (),
-            participants=participants,
+            seats=seats,
+            seat_flags=tuple(SeatFlag(int(f)) for f in v.seatFlags),
+            committers=tuple(e["client"] for e in events if e.name == "UpdateCommitted"),
+            reveals=reveals,
+            scores={e["validator"]: bytes(e["scores"]) for e in events if e.name == "VoteRevealed"},
+            settlements={
+                e["client"]: TrainerSettlement(
+                    client=e["client"],
+                    outcome=TrainerOutcome(int(e["outcome"])),
+                    score=int(e["score"]),
+                    reputation=int(e["reputation"]),
+                    reward=int(e["reward"]),
+                    slashed=int(e["slashed"]),
+                )
+                for e in events
+                if e.name == "TrainerSettled"
+            },
+            validator_settlements={
+                e["validator"]: ValidatorSettlement(
+                    validator=e["validator"],
+                    outcome=ValidatorOutcome(int(e["outcome"])),
+                    agreed=int(e["agreed"]),
+                    decisions=int(e["decisions"]),
+                    reputation=int(e["reputation"]),
+                    reward=int(e["reward"]),
+                    slashed=int(e["slashed"]),
+                )
+                for e in events
+                if e.name == "ValidatorSettled"
+            },
+            proposals=_proposals(events, committee, seats),
         )
 
     def events_since(self, block: int, stop_block: int | None = None) -> list[FederationEvent]:
-        """Every federation event from `block` (inclusive) on, decoded, in chain order."""
-        abis = list(self._contract.contract_type.events)
-        provider = self._contract.provider
-        head = provider.get_block("latest").number if stop_block is None else stop_block
-        if head is None or block > head:
+        """Every federation event from `block` (inclusive) to `stop_block` (default: the head), decoded, in
+        chain order. One query over the whole range: for a round's events use `round_events`."""
+        head = self._head() if stop_block is None else stop_block
+        if block > head:
             return []
-        log_filter = LogFilter(
-            addresses=[self._contract.address], events=abis, start_block=block, stop_block=head
+        raw = self._web3.eth.get_logs({"address": self._address, "fromBlock": block, "toBlock": head})
+        events = [e for e in (self._events.decode(r) for r in raw) if e is not None]
+        return sorted(events, key=lambda e: (e.block_number, e.log_index))
+
+
+def _proposals(events: Sequence[FederationEvent], committee: Sequence[str], seats: Sequence[int]) -> tuple:
+    """The round's proposals rebuilt from GlobalModelPosted/Attested/Accepted/Refused events."""
+    seats_of = {m.lower(): s for m, s in zip(committee, seats, strict=True)}
+    posted: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e.name == "GlobalModelPosted":
+            posted[int(e["proposalId"])] = {
+                "cid": e["cidDigest"],
+                "poster": e["poster"],
+                "attested": {},
+                "status": ProposalStatus.PENDING,
+            }
+        elif e.name == "GlobalModelAttested" and int(e["proposalId"]) in posted:
+            posted[int(e["proposalId"])]["attested"][e["validator"]] = bool(e["approve"])
+        elif e.name == "GlobalModelAccepted" and int(e["proposalId"]) in posted:
+            posted[int(e["proposalId"])]["status"] = ProposalStatus.ACCEPTED
+        elif e.name == "GlobalModelRefused" and int(e["proposalId"]) in posted:
+            posted[int(e["proposalId"])]["status"] = ProposalStatus.REFUSED
+    return tuple(
+        ProposalView(
+            id=pid,
+            cid_digest=p["cid"],
+            poster=p["poster"],
+            yes_seats=sum(seats_of.get(a.lower(), 0) for a, yes in p["attested"].items() if yes),
+            no_seats=sum(seats_of.get(a.lower(), 0) for a, yes in p["attested"].items() if not yes),
+            attested=p["attested"],
+            status=p["status"],
         )
-        logs = [_to_event(log) for log in provider.get_contract_logs(log_filter)]
-        return sorted(logs, key=lambda e: (e.block_number, e.log_index))
+        for pid, p in sorted(posted.items())
+    )
 
 
 def deploy_federation(project: Any, sender: Any, params: FederationParams, fund_wei: int = 0) -> Federation:
@@ -407,4 +735,7 @@ def deploy_federation(project: Any, sender: Any, params: FederationParams, fund_
         contract = sender.deploy(project.QFLFederation, params.as_tuple(), **kwargs)
     except ContractLogicError as exc:
         raise _custom_error("deploy", exc, project.QFLFederation.contract_type) from exc
-    return Federation(contract)
+    from_block = 0
+    if getattr(contract, "txn_hash", None):
+        from_block = int(contract.provider.web3.eth.get_transaction_receipt(contract.txn_hash)["blockNumber"])
+    return Federation(contract, from_block)

@@ -6,7 +6,8 @@ result does not depend on BLAS, SIMD width or thread count: any node recomputes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from fractions import Fraction
 
 import numpy as np
 
@@ -37,6 +38,40 @@ def _ordered_weighted_mean(u: np.ndarray, w: np.ndarray) -> np.ndarray:
         acc = acc + w[i] * u[i]
         total = total + float(w[i])
     return (acc / total).astype(np.float32)
+
+
+def cap_shares(weights: Sequence[int], max_share_bps: int) -> np.ndarray:
+    """Water-filling: lower the largest weights to one level T so none is above max_share_bps / 10000 of
+    the total, leaving every weight below T as it is: w'_i = min(w_i, T), T = cap * sum_j w'_j.
+
+    With the k largest weights clipped, T = bps * (sum of the others) / (10000 - k * bps); the answer is the
+    smallest k for which the (k+1)-th largest weight is at or below that T. Integer weights (samples x
+    reputation, as the chain reports them) and exact fractions make T the same on every node; each result
+    is the float64 nearest to its exact value. When the cap cannot hold (fewer than 10000 / bps non-zero
+    weights), every non-zero weight is lowered to the smallest one: all equal, the closest to the cap there
+    is. A zero weight stays zero.
+    """
+    w = [int(x) for x in weights]
+    if any(x < 0 for x in w):
+        raise ValueError(f"weights must be non-negative integers, got {w}")
+    if not 0 < max_share_bps <= 10_000:
+        raise ValueError(f"max_share_bps={max_share_bps} must be in 1..10000")
+    positive = sum(1 for x in w if x > 0)
+    if positive == 0:
+        return np.zeros(len(w), dtype=np.float64)
+    level: Fraction | int = min(x for x in w if x > 0)  # infeasible cap: every non-zero weight equal
+    if positive * max_share_bps >= 10_000:
+        desc = sorted(w, reverse=True)
+        rest = sum(desc)
+        for k, largest_left in enumerate(desc):
+            if 10_000 - k * max_share_bps <= 0:
+                break
+            t = Fraction(max_share_bps * rest, 10_000 - k * max_share_bps)
+            if largest_left <= t:
+                level = t
+                break
+            rest -= largest_left
+    return np.array([float(min(Fraction(x), level)) if x > 0 else 0.0 for x in w], dtype=np.float64)
 
 
 def fedavg(updates, n_samples) -> np.ndarray:

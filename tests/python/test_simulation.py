@@ -57,6 +57,8 @@ def test_attacker_rejected_every_round_and_loses_stake_and_reputation(run):
     attacker = next(c for c in report.clients if c.attack)
     honest = [c for c in report.clients if not c.attack]
     assert attacker.stake_eth < cfg.protocol.stake_eth  # slashed
+    assert attacker.burned_eth == pytest.approx(cfg.protocol.stake_eth - attacker.stake_eth)
+    assert all(r.burned_eth > 0 for r in report.rounds)
     assert all(attacker.reputation < h.reputation for h in honest)
     # It still votes (accepting everything), so it may earn a little as a validator, never as a trainer.
     assert all(attacker.rewards_eth < h.rewards_eth / 2 for h in honest)
@@ -73,9 +75,12 @@ def test_honest_clients_earn_and_model_improves(run):
 
 def test_money_is_conserved_and_global_models_are_attested_weights(run):
     _, report, money, globals_, events = run
-    assert money["balance"] == sum(
-        money[k] for k in ("total_staked", "total_withdrawable", "pool", "reserved")
-    )
+    parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
+    assert money["balance"] == sum(money[k] for k in parts) and report.money_conserved
+    # Slashed stake is burned: exactly what the settlements slashed, and nobody was paid it.
+    slashed = sum(e["slashed"] for e in events if e.name in ("TrainerSettled", "ValidatorSettled"))
+    assert money["burned"] == slashed > 0
+    assert money["reserved"] == 0  # every round settled and its leftover reserve back in the pool
     assert [g.params.size for g in globals_] == [globals_[0].params.size] * 2
     assert report.rounds[0].global_cid != report.rounds[1].global_cid
     # Every client committed and revealed exactly once per round (the attacker too: it is judged, not silent).
@@ -96,6 +101,34 @@ def test_bad_config_names_the_field(tmp_path: Path):
     bad.write_text("n_clients: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_protocol_section_maps_onto_the_contract_parameters(tmp_path: Path):
+    from qfl.sim import federation_params
+
+    cfg = load_config(PROJECT_ROOT / "configs" / "demo.yaml")
+    p = cfg.protocol
+    assert (p.cohort_size, p.max_samples, p.max_share, p.rejoin_cooldown) == (64, 100_000, 0.5, 86_400)
+    cid = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
+    params = federation_params(cfg, cid, cid)
+    assert (params.cohort_size, params.max_samples, params.max_share_bps) == (64, 100_000, 5000)
+    assert params.rejoin_cooldown == 86_400 and params.slash_fraction_bps == 2000
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "protocol: {max_participants: 8, cohort_size: 10001, max_share: 0, vote_seconds: 30, max_samples: 0}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert "protocol.max_participants: Extra inputs are not permitted" in text  # v1's name, replaced
+    for field in (
+        "protocol.cohort_size",
+        "protocol.max_share",
+        "protocol.vote_seconds",
+        "protocol.max_samples",
+    ):
+        assert field in text
+    assert "\n" not in text
 
 
 def test_cli_refuses_bad_config_with_usage_error_and_writes_nothing(tmp_path: Path):
@@ -159,7 +192,7 @@ def test_unusable_updates_are_voted_out_and_nobody_honest_is_hurt(tmp_path: Path
     with ape.networks.parse_network_choice("ethereum:local:test"):
         sim = build_in_process(cfg, store, tmp_path / "state")
         for i, put in bad.items():
-            sim.nodes[i].store_weights = put
+            sim.nodes[i].store_update = put
         report = sim.run()
         fed = sim.federation
         view = fed.round_view(1)
@@ -168,8 +201,9 @@ def test_unusable_updates_are_voted_out_and_nobody_honest_is_hurt(tmp_path: Path
     order = [next(n.identity.index for n in sim.nodes if n.address == p.client) for p in view.reveals]
     verdict = dict(zip(order, view.accepted, strict=True))
     assert {i for i, ok in verdict.items() if not ok} == {3, 4, 5}
-    votes = [e for e in events if e.name == "VoteCast"]
-    assert len(votes) == 3, "every committee member voted"
+    votes = [e for e in events if e.name == "VoteRevealed"]
+    assert len(votes) == len(view.committee), "every committee member revealed its scores"
+    assert all(e["scores"][order.index(i)] == 0 for e in votes for i in (3, 4, 5))
     for i in (0, 1, 2):
         assert clients[i].stake == 2 * WEI and clients[i].reputation > 100
     for i in (3, 4, 5):

@@ -7,6 +7,7 @@ lost: no double commit, no slash, every reveal made, money conserved.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -73,12 +74,12 @@ def test_four_processes_three_rounds_with_crashes(anvil, tmp_path: Path):
 
     import ape
 
-    from qfl.chain import Federation, RoundPhase
+    from qfl.chain import Federation, RoundPhase, TrainerOutcome
     from qfl.toolchain import project
 
-    address = __import__("json").loads(deployment.read_text())["address"]
+    address = json.loads(deployment.read_text())["address"]
     with ape.networks.parse_network_choice(network_choice(anvil.url)):
-        fed = Federation.at(project(), address)
+        fed = Federation.at(project(), address, json.loads(deployment.read_text())["block"])
         assert fed.current_round() == 3
         for r in (1, 2, 3):
             view = fed.round_view(r)
@@ -98,8 +99,14 @@ def test_four_processes_three_rounds_with_crashes(anvil, tmp_path: Path):
             assert view.reputation > 100
         slashes = [e for e in events if e.name == "TrainerSettled" and e.args.get("slashed", 0)]
         assert not slashes, slashes
+        for r in (1, 2, 3):
+            view = fed.round_view(r)
+            assert view.fully_settled and view.reserve_left == 0, f"round {r} left unsettled: {view}"
+            assert all(s.outcome == TrainerOutcome.ACCEPTED for s in view.settlements.values())
+            assert len(view.scores) == len(view.committee), f"round {r}: a committee member never revealed"
         money = fed.accounting()
-        assert money["balance"] == money["total_staked"] + money["total_withdrawable"] + money["pool"]
+        parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
+        assert money["balance"] == sum(money[k] for k in parts) and money["burned"] == 0
     # The restarted nodes said so in their logs: resumed from the chain, not from scratch.
     assert "commit (resumed)" in logs[1].read_text()
     assert "client 2 round 2: reveal" in logs[2].read_text()

@@ -3,12 +3,16 @@
 import itertools
 import subprocess
 import sys
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qfl.fl.aggregate import (
     AGGREGATORS,
+    cap_shares,
     coordinate_median,
     fedavg,
     krum,
@@ -154,3 +158,54 @@ def test_bad_inputs_are_explained():
         coordinate_median(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="trim_fraction"):
         trimmed_mean(u, 0.5)
+
+
+# ---------------------------------------------------------------------------- the max-share cap
+
+
+def ref_cap(w, bps):
+    """Slow reference: bisect on the level T (exact fractions) until min(w, T) puts T at the cap."""
+    lo, hi = Fraction(0), Fraction(max(w))
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        clipped = sum(min(Fraction(x), mid) for x in w)
+        lo, hi = (mid, hi) if mid * 10_000 < bps * clipped else (lo, mid)
+    return [min(Fraction(x), hi) for x in w]
+
+
+def test_cap_shares_examples():
+    assert cap_shares([100, 100, 100, 1000], 5000).tolist() == [100, 100, 100, 300]
+    assert cap_shares([1000, 900, 10, 10, 10], 3000).tolist() == [22.5, 22.5, 10, 10, 10]
+    assert cap_shares([3, 1, 2], 10_000).tolist() == [3, 1, 2]  # no cap: untouched
+    assert cap_shares([100, 1000], 4000).tolist() == [100, 100]  # 2 x 40% < 100%: all equal
+    assert cap_shares([0, 0], 5000).tolist() == [0, 0] and cap_shares([0, 7, 9], 5000)[0] == 0
+    assert cap_shares([], 5000).shape == (0,)
+    with pytest.raises(ValueError, match="non-negative"):
+        cap_shares([1, -1], 5000)
+    with pytest.raises(ValueError, match="max_share_bps"):
+        cap_shares([1, 1], 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    w=st.lists(st.integers(0, 10**9), min_size=1, max_size=12),
+    bps=st.integers(1, 10_000),
+)
+def test_cap_shares_is_water_filling(w, bps):
+    out = cap_shares(w, bps)
+    positive = [x for x in w if x > 0]
+    assert out.dtype == np.float64 and all(o <= x for o, x in zip(out, w, strict=True))
+    assert all(o == 0 for o, x in zip(out, w, strict=True) if x == 0)
+    if not positive:
+        return
+    if len(positive) * bps < 10_000:  # the cap cannot hold: all equal
+        assert set(out[np.array(w) > 0].tolist()) == {float(min(positive))}
+        return
+    total = sum(Fraction(o) for o in out.tolist())
+    assert max(Fraction(o) for o in out.tolist()) * 10_000 <= bps * total * (1 + Fraction(1, 10**12))
+    level = max(out)
+    # Only the weights above the level moved, and they all moved to it.
+    assert all(o == x for o, x in zip(out, w, strict=True) if x <= level)
+    assert all(o == level for o, x in zip(out, w, strict=True) if x > level)
+    if level < max(w):  # clipped: the level is exactly at the cap (up to float rounding)
+        assert abs(float(ref_cap(w, bps)[w.index(max(w))]) - level) <= 1e-9 * level
