@@ -239,7 +239,7 @@ abstract contract FederationState {
     mapping(address account => Member) internal _members;
     mapping(address account => uint256) internal _balances;
     mapping(uint256 round => Round) internal _rounds;
-    /// @dev (round + 1) << 16 | (reveal order + 1); reveal order + 1 == 0 marks a global model.
+    /// @dev weight << 48 | (round + 1) << 16 | (reveal order + 1); reveal order + 1 == 0 marks a global model.
     mapping(bytes32 cidDigest => uint256 firstSeen) internal _cidSeen;
     mapping(uint256 round => mapping(uint256 word => uint256 bits)) internal _duplicates; // by reveal order
     mapping(uint256 round => mapping(uint256 position => Seat)) internal _seats; // position from 1

@@ -88,18 +88,25 @@ abstract contract Rounds is Membership {
         }
         if (samples == 0 || samples > maxSamples) revert SamplesOutOfRange(samples, maxSamples);
         uint16 order = r.revealCount;
+        uint16 rep = m.reputation;
+        uint256 weight = uint256(samples) * rep;
         uint256 seen = _cidSeen[cidDigest];
         if (seen == 0) {
-            _cidSeen[cidDigest] = ((round + 1) << 16) | (uint256(order) + 1);
+            _cidSeen[cidDigest] = (weight << 48) | ((round + 1) << 16) | (uint256(order) + 1);
+            r.weightSum += uint56(weight);
         } else {
+            // A copy: it never weighs in the reward divisor, and neither does its first copy any more, so
+            // copies cannot dilute anyone's share.
             uint256 seenOrder = seen & 0xffff;
-            if ((seen >> 16) != round + 1 || seenOrder == 0) revert DuplicateUpdate(cidDigest, (seen >> 16) - 1);
-            _markDuplicate(round, seenOrder - 1);
+            uint256 seenRound = (seen >> 16) & 0xffffffff;
+            if (seenRound != round + 1 || seenOrder == 0) revert DuplicateUpdate(cidDigest, seenRound - 1);
+            if (!_isDuplicate(round, seenOrder - 1)) {
+                r.weightSum -= uint56(seen >> 48);
+                _markDuplicate(round, seenOrder - 1);
+            }
             _markDuplicate(round, order);
         }
-        uint16 rep = m.reputation;
         r.revealCount = order + 1;
-        r.weightSum += uint56(samples) * rep;
         m.samples = samples;
         m.revealOrder = order;
         m.revealReputation = rep;

@@ -133,8 +133,9 @@ abstract contract Settlement is Committee {
         }
         uint256 own = _positionOf[round][trainer];
         (TrainerOutcome outcome, uint256 score) = _judge(round, r, v, m.revealOrder, own);
-        if (outcome == TrainerOutcome.Accepted && _isDuplicate(round, m.revealOrder)) outcome = TrainerOutcome.Neutral;
-        uint256 share = _trainerShare(r, m);
+        bool copy = _isDuplicate(round, m.revealOrder);
+        if (outcome == TrainerOutcome.Accepted && copy) outcome = TrainerOutcome.Neutral;
+        uint256 share = copy ? 0 : _trainerShare(r, m); // copies are not in weightSum
         uint256 earned = 0;
         uint256 slashedAmount = 0;
         if (outcome == TrainerOutcome.Accepted) {
