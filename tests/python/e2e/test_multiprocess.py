@@ -102,7 +102,16 @@ def test_four_processes_three_rounds_with_crashes(anvil, tmp_path: Path):
         for r in (1, 2, 3):
             view = fed.round_view(r)
             assert view.fully_settled and view.reserve_left == 0, f"round {r} left unsettled: {view}"
-            assert all(s.outcome == TrainerOutcome.ACCEPTED for s in view.settlements.values())
+            outcomes = [s.outcome for s in view.settlements.values()]
+            # A restarted node can miss its vote window: its seats stay silent and an update may then lack a
+            # quorum (unvalidated: no pay, no slash). Honest updates are never rejected, and each round
+            # accepts some.
+            assert TrainerOutcome.ACCEPTED in outcomes, f"round {r}: {outcomes}"
+            assert set(outcomes) <= {
+                TrainerOutcome.ACCEPTED,
+                TrainerOutcome.UNVALIDATED,
+                TrainerOutcome.NEUTRAL,
+            }, f"round {r}: {outcomes}"
             assert len(view.scores) == len(view.committee), f"round {r}: a committee member never revealed"
         money = fed.accounting()
         parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
