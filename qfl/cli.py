@@ -232,7 +232,7 @@ def node(
     """Run one participant until the federation's last round is done (restart it any time: it resumes)."""
     import ape
 
-    from qfl.chain import Federation
+    from qfl.chain import Federation, FederationError
     from qfl.deployment import ensure_registered, load_model_spec, make_node
     from qfl.sim import load_federated_data
 
@@ -263,7 +263,14 @@ def node(
             log=lambda line: click.echo(line, err=True),
         )
         while not participant.finished():
-            action = participant.step()
+            try:
+                action = participant.step()
+            except FederationError as exc:
+                if exc.error != "EventsMissing":
+                    raise
+                # The RPC node served a block before its logs: nothing was sent; read the round again.
+                click.echo(f"client {client_index}: {exc}; retrying", err=True)
+                action = None
             if action:
                 click.echo(f"client {client_index} round {federation.current_round()}: {action}", err=True)
             else:

@@ -489,7 +489,7 @@ class Federation:
             if len(current) == expected:
                 return tuple(current)
             self._member_log = _LogCursor(self.from_block)  # logs behind the state: read them again
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # up to ~7 s in all
         raise FederationError(
             "members",
             "EventsMissing",
@@ -576,7 +576,7 @@ class Federation:
         return self._view(("getRound", round_), lambda head: self._round_view(round_, head))
 
     # How often a round's logs are read again when they disagree with its counters at the same block.
-    LOG_RETRIES = 5
+    LOG_RETRIES = 10
 
     def _round_view(self, round_: int, head: int) -> RoundView:
         v = self._call("getRound", round_, block=head)
@@ -595,7 +595,7 @@ class Federation:
             # A node can report a block before its logs are served (seen on anvil under load): read the
             # round's logs again from its first block, after a short pause.
             self._round_logs.pop(round_, None)
-            time.sleep(0.05 * (attempt + 1))
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # up to ~7 s in all
         else:
             raise FederationError(
                 "round_view",
