@@ -7,13 +7,13 @@ its own fixtures.
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 import ape_ethereum.provider
 import ape_ethereum.trace
 import pytest
-from eth_abi import encode
 from eth_utils import keccak
+
+from qfl.chain.commitment import make_commitment, make_vote_commitment
+from qfl.chain.types import RoundPhase, TrainerOutcome, ValidatorOutcome
 
 # Test-session speed-ups, both for printing only. ape runs every receipt's call trace after each transaction to
 # print `console.log` output that these contracts never produce (a third of each transaction's time), and
@@ -79,29 +79,10 @@ def deploy(project, sponsor, fund: int = ETHER, **overrides):
     return sponsor.deploy(project.QFLFederation, params_tuple(**overrides), value=fund)
 
 
-class Phase(IntEnum):
-    NONE = 0
-    COMMIT = 1
-    REVEAL = 2
-    SELECT = 3
-    VOTE_COMMIT = 4
-    VOTE_REVEAL = 5
-    AGGREGATE = 6
-    DONE = 7
-
-
-class Outcome(IntEnum):
-    ACCEPTED = 0
-    REJECTED = 1
-    NEUTRAL = 2
-    UNVALIDATED = 3
-    SILENT_COMMITTER = 4
-
-
-class VOutcome(IntEnum):
-    AGREED = 0
-    MINORITY = 1
-    SILENT = 2
+# The binding's mirrors of the contract's enums, under the short names these tests use.
+Phase = RoundPhase
+Outcome = TrainerOutcome
+VOutcome = ValidatorOutcome
 
 
 # ---------------------------------------------------------------------------- hashes
@@ -109,14 +90,12 @@ class VOutcome(IntEnum):
 
 def commitment(cid: bytes, salt: bytes, samples: int, sender, rnd: int) -> bytes:
     """keccak256(abi.encode(cidDigest, salt, samples, sender, round)): what `commitUpdate` takes."""
-    return keccak(
-        encode(["bytes32", "bytes32", "uint32", "address", "uint256"], [cid, salt, samples, str(sender), rnd])
-    )
+    return make_commitment(cid, salt, samples, str(sender), rnd)
 
 
 def vote_commitment(scores: bytes, salt: bytes, sender, rnd: int) -> bytes:
     """keccak256(abi.encode(scores, salt, sender, round)): what `commitVote` takes."""
-    return keccak(encode(["bytes", "bytes32", "address", "uint256"], [bytes(scores), salt, str(sender), rnd]))
+    return make_vote_commitment(bytes(scores), salt, str(sender), rnd)
 
 
 def cid_of(tag) -> bytes:
