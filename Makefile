@@ -10,7 +10,7 @@ export APE_DATA_FOLDER := $(CURDIR)/.ape-data
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean
+.PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean reliability fuzz
 
 deps: $(STAMPS)/python $(STAMPS)/npm $(STAMPS)/ipfs-rpc
 
@@ -60,6 +60,10 @@ test-python: deps $(STAMPS)/contracts
 	$(BIN)/python -m pytest tests/python
 
 test: lint test-contracts test-anvil test-python
+
+# docs/reliability.md: every fault and user mistake tried by the tests marked `fault`, with its outcome.
+reliability: deps $(STAMPS)/contracts
+	$(BIN)/python -m pytest tests/python -m fault --reliability-table docs/reliability.md
 
 demo: deps $(STAMPS)/contracts
 	$(BIN)/qflchain demo

@@ -136,6 +136,9 @@ class Node:
     aggregation: str = "reputation_weighted_fedavg"
     seed: int = 0
     min_members: int = 1  # do not open round 1 before this many clients registered
+    # Reproducible runs derive salts from this secret instead of the OS (same config + seed, same numbers).
+    # Only for experiments: a salt anyone can recompute lets others read a commitment before its reveal.
+    salt_seed: bytes | None = None
     timers: Timers = field(default_factory=Timers)
     log: Callable[[str], None] = lambda message: None
 
@@ -243,6 +246,13 @@ class Node:
         raw = hashlib.sha256(f"{self.seed}:{self.identity.index}:{round_}".encode()).digest()
         return int.from_bytes(raw[:4], "little")
 
+    def _salt(self, kind: str, round_: int) -> str:
+        """A fresh 32-byte commitment salt: random, or derived from `salt_seed` in reproducible runs."""
+        if self.salt_seed is None:
+            return "0x" + secrets.token_hex(32)
+        material = self.salt_seed + f":{kind}:{self.address.lower()}:{round_}".encode()
+        return "0x" + hashlib.sha256(material).hexdigest()
+
     def training_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self._train_data.X_train, self._train_data.y_train
 
@@ -300,7 +310,7 @@ class Node:
     def commit(self, round_: int, update: np.ndarray) -> None:
         """Store the update, remember salt + CID + samples on disk, then commit on-chain (in that order)."""
         cid = self.store_update(update)
-        pending = PendingUpdate(round_, cid, "0x" + secrets.token_hex(32), self.samples())
+        pending = PendingUpdate(round_, cid, self._salt("update", round_), self.samples())
         self._save_pending(pending)
         crash_point("saved", round_)
         self._send_commit(pending)
@@ -466,7 +476,7 @@ class Node:
         vote = self.load_vote(view.round)
         resumed = vote is not None
         if vote is None:
-            vote = PendingVote(view.round, self.score(view).hex(), "0x" + secrets.token_hex(32))
+            vote = PendingVote(view.round, self.score(view).hex(), self._salt("vote", view.round))
             atomic_write_json(self._vote_path(view.round), asdict(vote))  # before the commitment leaves
             crash_point("vote-saved", view.round)
         commitment = make_vote_commitment(

@@ -1,4 +1,4 @@
-"""The one exception the binding raises for a reverted call."""
+"""The exceptions of the binding: a reverted call, and a chain that cannot be reached."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ class FederationError(RuntimeError):
         self.args_ = dict(args_ or {})
         detail = ", ".join(f"{k}={v}" for k, v in self.args_.items())
         super().__init__(f"{method} reverted with {error}({detail}){': ' + message if message else ''}")
+
+
+class ChainUnavailable(ConnectionError):
+    """The RPC node did not answer (down, restarting, timing out). Nothing is known to have been sent or
+    changed; the caller may wait and retry, reading the chain state again first."""
