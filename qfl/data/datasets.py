@@ -6,12 +6,34 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets as skd
-from sklearn.decomposition import PCA
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
 
-BUILTIN = ("digits01", "digits", "iris", "wine", "breast_cancer")
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """What a built-in dataset is, known without loading it (configs are checked against this)."""
+
+    loader: str  # the sklearn.datasets function
+    n_classes: int
+    n_features: int
+    n_samples: int
+    description: str
+    keep_below: int | None = None  # keep only labels < this (digits01: the 0s and 1s)
+
+
+# sklearn is imported only when a dataset is loaded, so checking a config stays cheap.
+BUILTINS: dict[str, BuiltinDataset] = {
+    "digits01": BuiltinDataset(
+        "load_digits", 2, 64, 360, "8x8 handwritten digits, only 0 and 1", keep_below=2
+    ),
+    "digits": BuiltinDataset("load_digits", 10, 64, 1797, "8x8 handwritten digits 0-9"),
+    "iris": BuiltinDataset("load_iris", 3, 4, 150, "iris flowers, 3 species"),
+    "wine": BuiltinDataset("load_wine", 3, 13, 178, "wine chemistry, 3 cultivars"),
+    "breast_cancer": BuiltinDataset(
+        "load_breast_cancer", 2, 30, 569, "Wisconsin breast cancer, benign/malignant"
+    ),
+}
+BUILTIN = tuple(BUILTINS)
+FILE_SUFFIXES = (".csv", ".npz")
 
 
 class DatasetError(ValueError):
@@ -31,14 +53,14 @@ class Dataset:
 
 
 def _builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name in ("digits", "digits01"):
-        X, y = skd.load_digits(return_X_y=True)
-        if name == "digits01":
-            keep = y < 2
-            X, y = X[keep], y[keep]
-        return X, y
-    loader = {"iris": skd.load_iris, "wine": skd.load_wine, "breast_cancer": skd.load_breast_cancer}[name]
-    return loader(return_X_y=True)
+    from sklearn import datasets as skd
+
+    info = BUILTINS[name]
+    X, y = getattr(skd, info.loader)(return_X_y=True)
+    if info.keep_below is not None:
+        keep = y < info.keep_below
+        X, y = X[keep], y[keep]
+    return X, y
 
 
 def _from_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +106,10 @@ def _labels(y: np.ndarray, source: str) -> tuple[np.ndarray, int]:
 
 def load_dataset(name: str, n_features: int, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """Load, split (stratified), standardise, PCA to n_features and scale to [0, pi]; all fitted on train only."""
+    from sklearn.decomposition import PCA
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
     if name in BUILTIN:
         X, y = _builtin(name)
     else:
