@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from qfl.atomic import atomic_write_text
@@ -71,6 +70,20 @@ class RunReport:
         parts = ("total_staked", "total_withdrawable", "pool", "reserved", "burned")
         return bool(self.money) and self.money["balance"] == sum(self.money[k] for k in parts)
 
+    @classmethod
+    def from_json(cls, data: dict) -> RunReport:
+        """The report `to_json` wrote (how a resumed run picks up the rounds already played)."""
+        round_fields = {f.name for f in fields(RoundRecord)}
+        return cls(
+            name=data["name"],
+            initial_accuracy=data["initial_accuracy"],
+            rounds=[RoundRecord(**{k: v for k, v in r.items() if k in round_fields}) for r in data["rounds"]],
+            clients=[ClientRecord(**c) for c in data["clients"]],
+            gas_by_method=dict(data["gas_by_method"]),
+            calls_by_method=dict(data["calls_by_method"]),
+            money={k: int(v) for k, v in data["money"].items()},
+        )
+
     def to_json(self) -> dict:
         return {
             "name": self.name,
@@ -95,12 +108,11 @@ def write_results(report: RunReport, out_dir: Path, plots: bool = True) -> list[
         if not rows:
             continue
         path = out_dir / name
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
-        with os.fdopen(fd, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, text.getvalue())  # a reader (or a resumed run) sees a whole file
         written.append(path)
     path = out_dir / "report.json"
     atomic_write_text(path, json.dumps(report.to_json(), indent=2, sort_keys=True))

@@ -7,11 +7,20 @@ a separate process would take it. Multi-process mode (qfl.multiproc) runs the sa
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import shutil
+import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from qfl.atomic import atomic_write_json
 from qfl.chain import (
     Federation,
     FederationParams,
@@ -151,6 +160,10 @@ class Simulation:
     warp: Callable[[int], None]  # move the chain's clock to a timestamp (in-process chain only)
     chain_time: Callable[[], int]
     progress: Callable[[str], None] = lambda line: None
+    accounts: list = field(default_factory=list)  # sponsor first, then one per client
+    withdrawn: dict[str, int] = field(default_factory=dict)  # wei each client withdrew (lower-case address)
+    burned: dict[str, int] = field(default_factory=dict)  # wei of each client's stake slashed and burned
+    events_seen: int = 0  # of federation._own_events, already counted in the two above
 
     def _batch_train(self, round_: int, view) -> None:
         """Train every node that owes an update in one vectorised call, then let each commit its own."""
@@ -228,14 +241,23 @@ class Simulation:
             node.withdraw_if_owed()
         return target
 
-    def run(self) -> RunReport:
-        """Play every round; return per-round accuracy, outcomes, money, time split, gas, each client's standing."""
-        X_test, y_test = self.test_set.X_test, self.test_set.y_test
+    def initial_report(self) -> RunReport:
+        """An empty report holding the round-0 model's test accuracy."""
         initial = self.nodes[0].fetch_weights(self.federation.global_model(0))
-        report = RunReport(self.cfg.name, float(evaluate(self.spec, initial, X_test, y_test)["accuracy"]))
+        accuracy = evaluate(self.spec, initial, self.test_set.X_test, self.test_set.y_test)["accuracy"]
+        return RunReport(self.cfg.name, float(accuracy))
+
+    def run(
+        self, report: RunReport | None = None, on_round: Callable[[RunReport], None] | None = None
+    ) -> RunReport:
+        """Play every round not yet in `report` (a new one: all of them); return per-round accuracy, outcomes,
+        money, time split, gas, each client's standing. `on_round(report)` runs after each finished round,
+        with the report complete up to it (clients, money and gas included): where a run saves itself."""
+        X_test, y_test = self.test_set.X_test, self.test_set.y_test
+        report = report or self.initial_report()
         attackers = {n.address.lower() for n in self.nodes if n.identity.attack}
         ledger = self.federation.gas
-        for _ in range(self.cfg.protocol.rounds):
+        for _ in range(self.cfg.protocol.rounds - len(report.rounds)):
             before = _snapshot(self.nodes, self.store, ledger.total)
             start = time.perf_counter()
             round_ = self.play_round()
@@ -277,23 +299,38 @@ class Simulation:
                 f"(attackers rejected {record.attackers_rejected}/{record.attackers_total}), "
                 f"burned {record.burned_eth:.3f} ETH, gas {record.gas:,}, {record.wall_seconds:.1f}s"
             )
-        withdrawn: dict[str, int] = {}
-        burned: dict[str, int] = {}
-        # One log query for every client, not one each.
-        for e in self.federation.events_since(self.federation.from_block):
+            self.standings(report)
+            if on_round is not None:
+                on_round(report)
+        if not report.clients:
+            self.standings(report)
+        return report
+
+    def standings(self, report: RunReport) -> None:
+        """Fill in each client's standing, the gas by method and the contract's money as of now."""
+        ledger = self.federation.gas
+        # Running totals from the events this process's transactions emitted since the last call: every
+        # transaction goes through the shared binding (sole writer), so no log query over the whole history
+        # is needed (on the in-process chain one costs ~70 ms a block). A resumed run starts from the saved
+        # totals (`withdrawn`, `burned`) with the events it re-read marked as seen.
+        own = self.federation._own_events
+        for e in own[self.events_seen :]:
             if e.name == "Withdrawn":
-                withdrawn[e["account"].lower()] = withdrawn.get(e["account"].lower(), 0) + e["amount"]
+                who = e["account"].lower()
+                self.withdrawn[who] = self.withdrawn.get(who, 0) + e["amount"]
             elif e.name in ("TrainerSettled", "ValidatorSettled") and e["slashed"]:
                 who = (e.args.get("client") or e.args["validator"]).lower()
-                burned[who] = burned.get(who, 0) + e["slashed"]
+                self.burned[who] = self.burned.get(who, 0) + e["slashed"]
+        self.events_seen = len(own)
         report.clients = [
-            self._client_record(n, withdrawn.get(n.address.lower(), 0), burned.get(n.address.lower(), 0))
+            self._client_record(
+                n, self.withdrawn.get(n.address.lower(), 0), self.burned.get(n.address.lower(), 0)
+            )
             for n in self.nodes
         ]
         report.gas_by_method = dict(ledger.gas)
         report.calls_by_method = dict(ledger.calls)
         report.money = self.federation.accounting()
-        return report
 
     def _client_record(self, node: Node, withdrawn: int, burned: int) -> ClientRecord:
         view = self.federation.client_view(node.address)
@@ -325,33 +362,60 @@ def _snapshot(nodes: list[Node], store: ContentStore, gas: int) -> dict[str, flo
     }
 
 
+def salt_seed_for(seed: int) -> bytes:
+    """The secret a reproducible run derives every commitment salt from (the same for the same seed)."""
+    return hashlib.sha256(f"qfl-salts:{seed}".encode()).digest()
+
+
 def build_in_process(
     cfg: ExperimentConfig,
     store: ContentStore,
     state_dir: Path,
     progress: Callable[[str], None] = lambda line: None,
+    *,
+    salt_seed: bytes | None = None,
+    resume: dict | None = None,
 ) -> Simulation:
-    """Deploy on ape's in-process chain (already connected), register every client, return the simulation."""
+    """Deploy on the local chain (already connected), register every client, return the simulation.
+
+    With `resume` (a run state saved by `RunFolder.checkpoint`, the chain already restored from its
+    checkpoint) attach to the federation it recorded instead, with the same accounts: nothing is replayed.
+    `salt_seed` makes every node's commitment salts reproducible (`salt_seed_for(cfg.seed)`).
+    """
     import ape
 
-    test_set, parts = load_federated_data(cfg)
-    accounts = _test_accounts(cfg.n_clients + 1)
-    sponsor, clients = accounts[0], accounts[1:]
     from qfl.deployment import make_node
     from qfl.toolchain import project as ape_project
 
+    test_set, parts = load_federated_data(cfg)
     project = ape_project()
-    federation, spec = deploy_from_config(cfg, project, sponsor, store, test_set.n_classes)
+    if resume is None:
+        accounts = _test_accounts(cfg.n_clients + 1)
+        federation, spec = deploy_from_config(cfg, project, accounts[0], store, test_set.n_classes)
+    else:
+        accounts = _restore_accounts(resume["accounts"])
+        record = resume["federation"]
+        federation = Federation.at(project, record["address"], record["from_block"])
+        spec = model_spec(cfg, test_set.n_classes)
+        for name, total in resume["gas"]["gas"].items():  # gas of the rounds played before the stop
+            federation.gas.gas[name] += total
+        for name, calls in resume["gas"]["calls"].items():
+            federation.gas.calls[name] += calls
     federation.sole_writer = True  # every node shares this binding: events come from its receipts
+    if resume is not None:
+        # ... and those of the last finished round, sent before the stop, come from the chain once: nodes
+        # read that round (done) before they open the next one. Older rounds are never read again.
+        federation._own_events = federation.events_since(resume["events_from"])
     stake = int(cfg.protocol.stake_eth * WEI)
     nodes = []
-    for i, account in enumerate(clients):
-        federation.register(stake, sender=account)
-        nodes.append(
-            make_node(
-                cfg, federation, store, spec, account, i, parts, state_dir / f"client-{i}", min_members=1
-            )
+    for i, account in enumerate(accounts[1:]):
+        if resume is None:
+            federation.register(stake, sender=account)
+        node = make_node(
+            cfg, federation, store, spec, account, i, parts, state_dir / f"client-{i}", min_members=1
         )
+        node.salt_seed = salt_seed
+        nodes.append(node)
     chain = ape.chain
 
     def warp(timestamp: int) -> None:
@@ -360,7 +424,14 @@ def build_in_process(
     def chain_time() -> int:
         return chain.blocks.head.timestamp
 
-    return Simulation(cfg, federation, store, spec, nodes, test_set, warp, chain_time, progress)
+    sim = Simulation(
+        cfg, federation, store, spec, nodes, test_set, warp, chain_time, progress, accounts=accounts
+    )
+    if resume is not None:
+        sim.withdrawn = {a: int(v) for a, v in resume["totals"]["withdrawn"].items()}
+        sim.burned = {a: int(v) for a, v in resume["totals"]["burned"].items()}
+        sim.events_seen = len(federation._own_events)
+    return sim
 
 
 def _test_accounts(n: int) -> list:
@@ -374,3 +445,228 @@ def _test_accounts(n: int) -> list:
         base[0].transfer(extra, 50 * WEI)
         accounts.append(extra)
     return accounts
+
+
+def _account_records(accounts: list) -> list[dict]:
+    """What brings `accounts` back in another process: the address, and for a generated account (beyond
+    ape's configured ones) its index and key. Local test chains only: these keys guard nothing."""
+    import ape
+
+    configured = {a.address for a in ape.accounts.test_accounts}
+    return [
+        {"address": a.address}
+        if a.address in configured
+        else {"address": a.address, "index": a.index, "key": str(a.private_key)}
+        for a in accounts
+    ]
+
+
+def _restore_accounts(records: list[dict]) -> list:
+    """The accounts `_account_records` described (generated ones re-created from their keys, not funded)."""
+    import ape
+
+    configured = {a.address: a for a in ape.accounts.test_accounts}
+    accounts = []
+    for r in records:
+        if "key" in r:
+            accounts.append(ape.accounts.test_accounts.init_test_account(r["index"], r["address"], r["key"]))
+        elif r["address"] in configured:
+            accounts.append(configured[r["address"]])
+        else:
+            raise ResumeError(f"test account {r['address']} of the saved run is not one of this chain's")
+    return accounts
+
+
+# ---------------------------------------------------------------------- the run folder: save, stop, resume
+
+
+@contextmanager
+def interrupts_raise():
+    """Ctrl-C raises KeyboardInterrupt inside the block (ape's handlers exit 130 at once, silently, so a
+    run could neither say what it saved nor stop its chain cleanly). Install it after connecting: ape's
+    subprocess providers (anvil) set their own handler when they start."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def hold_interrupts():
+    """Let a Ctrl-C that lands while a checkpoint is being written take effect only once it is written
+    (atomic writes would keep the old files anyway; this keeps the round that just finished)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+STATE_FILE = "state.json"  # the resumable state; written last, after the chain checkpoint it names
+
+
+class ResumeError(RuntimeError):
+    """A run folder that cannot be resumed (or a fresh run that would overwrite an unfinished one)."""
+
+
+def git_commit() -> str:
+    """The project's current commit, or "unknown" outside a git checkout."""
+    from qfl.toolchain import PROJECT_ROOT
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def config_differences(recorded: dict, current: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two config dumps."""
+    keys = sorted(set(recorded) | set(current))
+    diffs = []
+    for k in keys:
+        a, b = recorded.get(k), current.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += config_differences(a, b, f"{prefix}{k}.")
+        elif a != b:
+            diffs.append(f"{prefix}{k}")
+    return diffs
+
+
+@dataclass
+class RunFolder:
+    """A simulation's folder: config.yaml (as given), state.json (commit, seed, chain, rounds done, the
+    federation, accounts, gas and the report so far), chain-N.ckpt (the chain after round N), store/ (the
+    embedded content store), nodes/ (each node's pending commitments), and the results (rounds.csv,
+    clients.csv, report.json, rounds.png). Everything is rewritten atomically after every finished round."""
+
+    path: Path
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / STATE_FILE
+
+    @property
+    def nodes_dir(self) -> Path:
+        return self.path / "nodes"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.path / "store"
+
+    def read_state(self) -> dict | None:
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def unfinished(self) -> dict | None:
+        """The saved state of a run that stopped before its last round, if this folder holds one."""
+        state = self.read_state()
+        if state and not state.get("finished") and (self.path / state.get("chain_checkpoint", "-")).exists():
+            return state
+        return None
+
+    def start(self, cfg: ExperimentConfig, config_file: Path | None, chain: str, reproducible: bool) -> dict:
+        """Clear what an earlier run left (state, chain, node state) and record the new run's set-up."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.state_path.unlink(missing_ok=True)
+        for old in self.path.glob("chain-*.ckpt"):
+            old.unlink()
+        shutil.rmtree(self.nodes_dir, ignore_errors=True)
+        if config_file is not None and Path(config_file).resolve() != (self.path / "config.yaml").resolve():
+            shutil.copyfile(config_file, self.path / "config.yaml")
+        return {
+            "name": cfg.name,
+            "config": cfg.model_dump(mode="json"),
+            "config_file": str(config_file) if config_file is not None else None,
+            "seed": cfg.seed,
+            "chain": chain,
+            "git_commit": git_commit(),
+            "reproducible": reproducible,
+            "rounds_total": cfg.protocol.rounds,
+            "rounds_done": 0,
+            "finished": False,
+        }
+
+    def resumable(self, cfg: ExperimentConfig | None, chain: str | None) -> dict:
+        """The saved state to continue from; ResumeError (one line, saying why) when there is none, or when
+        the config or chain asked for differ from the recorded ones."""
+        state = self.read_state()
+        if state is None:
+            raise ResumeError(
+                f"nothing to resume in {self.path}: no {STATE_FILE} (start the run without --resume)"
+            )
+        if state.get("finished"):
+            raise ResumeError(
+                f"nothing to resume in {self.path}: the run finished all {state['rounds_total']} rounds"
+            )
+        checkpoint = self.path / state.get("chain_checkpoint", "-")
+        if not checkpoint.exists():
+            raise ResumeError(
+                f"nothing to resume in {self.path}: its chain checkpoint {checkpoint.name} is missing"
+            )
+        if cfg is not None:
+            diffs = config_differences(state["config"], cfg.model_dump(mode="json"))
+            if diffs:
+                raise ResumeError(
+                    f"cannot resume {self.path}: the config differs from the one it was started with in "
+                    f"{', '.join(diffs)} (its copy is {self.path / 'config.yaml'})"
+                )
+        if chain is not None and chain != state["chain"]:
+            raise ResumeError(
+                f"cannot resume {self.path}: it ran on the {state['chain']} chain, not {chain} "
+                f"(resume with --chain {state['chain']})"
+            )
+        return state
+
+    def prune_node_state(self, rounds_done: int) -> None:
+        """Drop node files of rounds after `rounds_done` (from a round the stop cut short): that round is
+        played again from the chain checkpoint, so nothing it half did may be taken for done."""
+        for path in self.nodes_dir.glob("client-*/*.json"):
+            match = re.fullmatch(r"(?:round|vote)-(\d+)\.json", path.name)
+            if match and int(match.group(1)) > rounds_done:
+                path.unlink()
+
+    def checkpoint(self, state: dict, sim: Simulation, report: RunReport) -> dict:
+        """Save the chain after `report`'s last round, then the state naming it; drop older checkpoints."""
+        from qfl.chain.checkpoint import save_chain
+
+        done = len(report.rounds)
+        name = f"chain-{done}.ckpt"
+        saved = save_chain(self.path / name)
+        state = {
+            **state,
+            "rounds_done": done,
+            "finished": done >= state["rounds_total"],
+            "chain_checkpoint": name,
+            "chain_block": saved["block"],
+            "federation": {"address": sim.federation.address, "from_block": sim.federation.from_block},
+            "accounts": _account_records(sim.accounts),
+            "gas": {"gas": dict(sim.federation.gas.gas), "calls": dict(sim.federation.gas.calls)},
+            "totals": {
+                "withdrawn": {a: str(v) for a, v in sim.withdrawn.items()},
+                "burned": {a: str(v) for a, v in sim.burned.items()},
+            },
+            # The next round's events all come after this checkpoint; a resume re-reads the events from the
+            # previous one on (the last finished round's), and no older ones.
+            "events_from": state["chain_block"] + 1 if "chain_block" in state else sim.federation.from_block,
+            "report": report.to_json(),
+        }
+        atomic_write_json(self.state_path, state)
+        for old in self.path.glob("chain-*.ckpt"):
+            if old.name != name:
+                old.unlink()
+        return state
