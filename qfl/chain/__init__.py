@@ -1,7 +1,7 @@
 """Typed bindings to the federation contracts, event reading, gas accounting and the settlement mirror."""
 
 from qfl.chain.commitment import make_commitment, make_vote_commitment
-from qfl.chain.errors import ChainUnavailable, FederationError
+from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
 from qfl.chain.federation import Federation, deploy_federation
 from qfl.chain.outcome import ACCEPT_SCORE, REJECT_SCORE, judge, judge_round, weighted_median_bounds
 from qfl.chain.types import (
@@ -41,6 +41,7 @@ __all__ = [
     "SeatFlag",
     "TrainerOutcome",
     "TrainerSettlement",
+    "TransactionNotMined",
     "TxResult",
     "ValidatorOutcome",
     "ValidatorSettlement",

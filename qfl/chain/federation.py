@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from ape.exceptions import ContractLogicError, OutOfGasError
+from ape.exceptions import ContractLogicError, OutOfGasError, VirtualMachineError
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 from hexbytes import HexBytes
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractLogicError as Web3ContractLogicError
+from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from qfl.chain.errors import FederationError
+from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
@@ -73,13 +76,17 @@ def _revert_data(message: str) -> bytes | None:
     return None
 
 
-def _custom_error(method: str, exc: ContractLogicError, contract_type: Any = None) -> FederationError:
-    """The FederationError naming the contract's custom error (or the raw revert message)."""
+def _custom_error(method: str, exc: Exception, contract_type: Any = None) -> FederationError:
+    """The FederationError naming the contract's custom error (or the raw revert message), from ape's
+    ContractLogicError or web3's (whose `data` holds the revert bytes)."""
     abi = getattr(exc, "abi", None)
     if abi is not None and getattr(abi, "type", "") == "error":
         inputs = getattr(exc, "inputs", {}) or {}
         return FederationError(method, abi.name, {k: _plain(v) for k, v in inputs.items()})
-    data = _revert_data(str(getattr(exc, "message", "") or ""))
+    raw = getattr(exc, "data", None)
+    data = _revert_data(raw) if isinstance(raw, str) else None
+    if data is None:
+        data = _revert_data(str(getattr(exc, "message", "") or ""))
     if data is not None and len(data) >= 4 and contract_type is not None:
         # Some providers hand back the revert bytes undecoded: match the selector ourselves.
         for err in contract_type.errors:
@@ -87,9 +94,67 @@ def _custom_error(method: str, exc: ContractLogicError, contract_type: Any = Non
                 types = [i.canonical_type for i in err.inputs]
                 values = decode(types, data[4:])
                 return FederationError(
-                    method, err.name, {i.name: _plain(v) for i, v in zip(err.inputs, values, strict=True)}
+                    method,
+                    err.name,
+                    {i.name: _plain(_named(i, v)) for i, v in zip(err.inputs, values, strict=True)},
                 )
     return FederationError(method, "Revert", message=str(exc))
+
+
+def _out_of_gas(exc: Exception) -> bool:
+    """Whether ape's error is an out-of-gas failure (ape raises OutOfGasError, or a plain VirtualMachineError
+    whose message says so, depending on the provider)."""
+    if isinstance(exc, OutOfGasError):
+        return True
+    text = str(exc).lower()
+    if "out of gas" in text or "outofgas" in text:
+        return True
+    receipt = getattr(getattr(exc, "txn", None), "receipt", None) or getattr(exc, "receipt", None)
+    try:
+        return int(receipt.gas_used) >= int(receipt.gas_limit) > 0
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+class _BoundedHTTPProvider(HTTPProvider):
+    """web3's HTTP provider with a short request timeout, no silent retries, and every connection failure or
+    timeout raised as ChainUnavailable (ape's own provider waits up to 30 minutes per request)."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        try:
+            return super().make_request(method, params)
+        except ChainUnavailable:
+            raise
+        except OSError as exc:  # requests' ConnectionError and Timeout are OSErrors
+            raise ChainUnavailable(f"RPC node {self.endpoint_uri} did not answer {method}: {exc}") from exc
+
+
+def _rpc_url(provider: Any) -> str | None:
+    """The HTTP RPC URL of an ape provider talking to a node (anvil, geth, a hosted endpoint); None for the
+    in-process EthTester chain, whose 'URL' is only a default."""
+    if getattr(provider, "name", "") == "test":
+        return None
+    try:
+        endpoint = getattr(provider.web3.provider, "endpoint_uri", None) or provider.http_uri
+    except Exception:  # noqa: BLE001 - providers without an HTTP endpoint (IPC, websockets)
+        return None
+    return str(endpoint) if endpoint and str(endpoint).startswith(("http://", "https://")) else None
+
+
+@dataclass
+class _InFlight:
+    """A transaction signed for `nonce` and handed to the node, with no receipt yet: every signature made for
+    that nonce (re-sent or replaced at a higher fee) by hash, with the call it carries and its raw bytes."""
+
+    nonce: int
+    gas: int
+    max_fee: int
+    tip: int
+    sent_at: float
+    signed: dict[str, tuple[tuple, bytes]] = field(default_factory=dict)
+    latest: str = ""  # the hash of the newest signature
+    tx: dict = field(default_factory=dict)  # the newest signature's call as a transaction dict
+    bumps: int = 0  # fee raises so far (at most MAX_FEE_BUMPS)
 
 
 def _named(abi_type: Any, value: Any) -> Any:
@@ -193,6 +258,18 @@ class Federation:
     # can also turn by wall-clock time with no new block, so a cached read never outlives a second).
     VIEW_TTL = 1.0
 
+    # Sending on a node reached by URL (`_send`). Gas limit = estimate x GAS_MULTIPLIER + GAS_EXTRA, at most
+    # GAS_CAP: a committee draw's cost changes with prevrandao from block to block (200k to 306k gas for five
+    # seats on anvil, three draws in a row), and a racing transaction can make an attest or a settle cost more
+    # than when estimated; EIP-7825 caps a transaction at 16,777,216 gas. The same margin as ape-config's
+    # for Sepolia. `gas_multiplier` can be set per object (tests use it to force an out-of-gas).
+    GAS_MULTIPLIER = 2.0
+    GAS_EXTRA = 20_000
+    GAS_CAP = 15_000_000
+    RPC_TIMEOUT = 10.0  # seconds per JSON-RPC request
+    FEE_BUMP = 1.15  # a replacement pays this much more (nodes want at least 10% more to replace)
+    MAX_FEE_BUMPS = 5  # then the same signature is only re-sent: at most 1.15**5 = 2x the fees of the first
+
     def __init__(self, contract: Any, from_block: int = 0, *, sole_writer: bool = False):
         self._contract = contract
         # Every transaction to the contract goes through this object (the in-process simulator, where all
@@ -203,7 +280,28 @@ class Federation:
         self.from_block = int(from_block)  # no federation event is older (the deployment block)
         self._views: dict[tuple, tuple[int, float, Any]] = {}
         self._address = str(contract.address)
-        self._web3 = contract.provider.web3
+        # On a node reached by URL the binding reads and sends through its own web3 client (bounded timeouts,
+        # ChainUnavailable on failure) and signs its transactions itself (see `_send`); on ape's in-process
+        # EthTester chain it uses ape's web3 and ape's send path.
+        self._rpc_url = _rpc_url(contract.provider)
+        if self._rpc_url:
+            provider = _BoundedHTTPProvider(
+                self._rpc_url,
+                request_kwargs={"timeout": self.RPC_TIMEOUT},
+                exception_retry_configuration=None,
+            )
+            self._web3 = Web3(provider, middleware=[])  # as ape's: raw answers, no hidden extra requests
+            for middleware, name in contract.provider.web3.middleware_onion.middleware:
+                self._web3.middleware_onion.add(middleware, name)  # ape's own (a POA chain's extraData fix)
+        else:
+            self._web3 = contract.provider.web3
+        network = contract.provider.network
+        self.receipt_timeout = float(network.transaction_acceptance_timeout)
+        self.resend_after = max(1.0, min(self.receipt_timeout / 4, 30.0))
+        self._inflight: dict[str, _InFlight] = {}
+        self.gas_multiplier = self.GAS_MULTIPLIER
+        self._estimate_block: str | None = "pending"
+        self._chain_id: int | None = None
         self._abis: dict[str, Any] = {}
         self._events = _EventDecoder(contract.contract_type, self._address)
         self._round_logs: dict[int, _LogCursor] = {}
@@ -318,27 +416,223 @@ class Federation:
 
     # ------------------------------------------------------------------ plumbing
     def _transact(self, name: str, method: str, *args: Any, sender: Any, value: int = 0) -> TxResult:
-        fn = getattr(self._contract, method)
-        try:
-            receipt = fn(*args, sender=sender, value=value) if value else fn(*args, sender=sender)
-        except ContractLogicError as exc:
-            raise _custom_error(name, exc, self._contract.contract_type) from exc
-        except OutOfGasError as exc:
-            # On a live network the estimate is made one block before the transaction runs; a racing
-            # transaction in between (another attest, a different committee draw) can make it cost more.
-            raise FederationError(name, "OutOfGas", message=str(exc)) from exc
-        events = tuple(e for e in (self._events.decode(log) for log in receipt.logs) if e is not None)
-        result = TxResult(
-            name=name,
-            gas_used=int(receipt.gas_used),
-            tx_hash=HexBytes(receipt.txn_hash).to_0x_hex(),
-            block_number=int(receipt.block_number),
-            events=events,
-        )
+        if self._rpc_url:
+            receipt = self._send(name, method, args, value, sender=sender)
+            logs, gas_used = receipt["logs"], int(receipt["gasUsed"])
+            tx_hash, block = HexBytes(receipt["transactionHash"]).to_0x_hex(), int(receipt["blockNumber"])
+        else:
+            # EthTester: ape's path, with ape-config's `gas_limit: max` (no estimate run first; one block per
+            # transaction, so the block gas limit never leaves another transaction waiting).
+            fn = getattr(self._contract, method)
+            try:
+                receipt = fn(*args, sender=sender, value=value) if value else fn(*args, sender=sender)
+            except ContractLogicError as exc:
+                raise _custom_error(name, exc, self._contract.contract_type) from exc
+            except VirtualMachineError as exc:
+                if _out_of_gas(exc):
+                    raise FederationError(name, "OutOfGas", message=str(exc)) from exc
+                raise
+            logs, gas_used = receipt.logs, int(receipt.gas_used)
+            tx_hash, block = HexBytes(receipt.txn_hash).to_0x_hex(), int(receipt.block_number)
+        events = tuple(e for e in (self._events.decode(log) for log in logs) if e is not None)
+        result = TxResult(name=name, gas_used=gas_used, tx_hash=tx_hash, block_number=block, events=events)
         self.gas.record(result)
         if self.sole_writer:
             self._own_events.extend(events)
         return result
+
+    # ------------------------------------------------------------------ sending on a node reached by URL
+    # ape's send path cannot re-send or replace a transaction (it waits for one hash, then raises), so on a
+    # node the binding builds, signs (the ape account signs) and sends the raw transaction itself:
+    #   gas    estimate (against the pending block) x GAS_MULTIPLIER + GAS_EXTRA, at most GAS_CAP;
+    #   wait   poll the receipt of every signature made for the nonce; after `resend_after` seconds without
+    #          one, re-send the same raw bytes if the node no longer knows the hash (dropped from its pool),
+    #          else sign the same call again at the same nonce with FEE_BUMP higher fees (replacement);
+    #   bound  after `receipt_timeout` (ape's transaction_acceptance_timeout) raise TransactionNotMined and
+    #          remember the nonce: the next send from that account first looks for a receipt of any of its
+    #          signatures, so a call is applied at most once, and a different call takes over the nonce.
+    def _send(self, name: str, method: str, args: tuple, value: int, *, sender: Any) -> dict:
+        address = str(sender.address)
+        call = (method, args, int(value))
+        flight = self._inflight.get(address)
+        if flight is not None:
+            receipt, nonce_used = self._landed(flight, address)
+            if receipt is not None or nonce_used:
+                del self._inflight[address]
+                if receipt is not None and flight.signed[_hash_of(receipt)][0] == call:
+                    return self._checked(name, receipt)  # the earlier try landed: not sent twice
+                flight = None  # an earlier call (or another sender of this key) took the nonce
+            elif flight.signed[flight.latest][0] != call:  # a different call now: it takes over the nonce
+                self._sign_and_send(
+                    name, flight, sender, call, *self._prepare(name, method, args, address, value)
+                )
+            elif not self._known(flight.latest):  # the same call, lost (dropped, node restarted): again
+                self._broadcast(name, flight, flight.signed[flight.latest][1])
+        if flight is None:
+            tx = self._prepare(name, method, args, address, value)
+            nonce = int(self._web3.eth.get_transaction_count(address, "pending"))
+            flight = _InFlight(nonce=nonce, gas=0, max_fee=0, tip=0, sent_at=0.0)
+            self._inflight[address] = flight
+            self._sign_and_send(name, flight, sender, call, *tx, fresh=True)
+        return self._await(name, flight, sender, call, address)
+
+    def _prepare(self, name: str, method: str, args: tuple, address: str, value: int) -> tuple[dict, int]:
+        """The call as a transaction dict, and its gas limit (the estimate with the margin); a call that would
+        revert raises its FederationError here, before anything is signed."""
+        abi = self._abis.get(("tx", method))
+        if abi is None:
+            abi = next(a for a in self._contract.contract_type.mutable_methods if a.name == method)
+            self._abis[("tx", method)] = abi
+        types = [i.canonical_type for i in abi.inputs]
+        data = function_signature_to_4byte_selector(abi.selector) + encode(types, list(args))
+        tx = {"from": address, "to": self._address, "data": HexBytes(data).to_0x_hex(), "value": int(value)}
+        try:
+            # Against the pending block: a draw runs only in its armed block, and estimated against the latest
+            # block (one before) it takes the cheap not-yet branch: a limit from that runs out of gas.
+            estimate = int(self._web3.eth.estimate_gas(tx, self._estimate_block))
+        except Web3ContractLogicError as exc:
+            raise _custom_error(name, exc, self._contract.contract_type) from exc
+        except Web3RPCError as exc:
+            if self._estimate_block == "pending" and "pending" in _rpc_message(exc).lower():
+                self._estimate_block = None  # a node without a pending block: its default
+                return self._prepare(name, method, args, address, value)
+            raise FederationError(name, "Rejected", message=_rpc_message(exc)) from exc
+        gas = int(estimate * self.gas_multiplier) + self.GAS_EXTRA
+        return tx, max(21_000, min(gas, self.GAS_CAP))
+
+    def _sign_and_send(
+        self, name: str, flight: _InFlight, sender: Any, call: tuple, tx: dict, gas: int, fresh: bool = False
+    ) -> None:
+        """Sign `tx` at the flight's nonce (fees: the node's price, and at least FEE_BUMP over the flight's
+        last signature unless `fresh`) and hand it to the node."""
+        if self._chain_id is None:
+            self._chain_id = int(self._web3.eth.chain_id)
+        tip = int(self._web3.eth.max_priority_fee)
+        max_fee = 2 * int(self._web3.eth.gas_price) + tip
+        if not fresh:
+            tip = max(tip, int(flight.tip * self.FEE_BUMP) + 1)
+            max_fee = max(max_fee, int(flight.max_fee * self.FEE_BUMP) + 1)
+            flight.bumps += 1
+        txn = self._contract.provider.network.ecosystem.create_transaction(
+            chain_id=self._chain_id,
+            nonce=flight.nonce,
+            receiver=tx["to"],
+            data=tx["data"],
+            value=tx["value"],
+            gas_limit=gas,
+            max_fee=max_fee,
+            max_priority_fee=tip,
+            type=2,
+        )
+        signed = sender.sign_transaction(txn)
+        if signed is None:
+            raise FederationError(name, "NotSigned", message=f"{sender} declined to sign")
+        raw = bytes(signed.serialize_transaction())
+        tx_hash = "0x" + keccak(raw).hex()
+        # Remembered before it leaves: if the send times out, the next try knows what may be out there.
+        flight.signed[tx_hash] = (call, raw)
+        flight.latest, flight.gas, flight.max_fee, flight.tip, flight.tx = tx_hash, gas, max_fee, tip, tx
+        self._broadcast(name, flight, raw)
+
+    def _broadcast(self, name: str, flight: _InFlight, raw: bytes) -> None:
+        flight.sent_at = time.monotonic()
+        try:
+            self._web3.eth.send_raw_transaction(raw)
+        except Web3RPCError as exc:
+            text = _rpc_message(exc).lower()
+            if any(s in text for s in ("already known", "already imported", "known transaction")):
+                return  # the node has it
+            if "nonce too low" in text or "underpriced" in text:
+                return  # an earlier signature landed or is still pending: the receipt wait sorts it out
+            tx_hash = "0x" + keccak(raw).hex()
+            flight.signed.pop(tx_hash, None)
+            if not flight.signed:
+                self._inflight = {a: f for a, f in self._inflight.items() if f is not flight}
+            else:
+                flight.latest = next(reversed(flight.signed))
+            raise FederationError(name, "Rejected", message=_rpc_message(exc)) from exc
+
+    # How long a used nonce may show before a receipt of ours does (anvil under load serves the new account
+    # state a moment before the receipt) until the nonce counts as taken by another transaction.
+    RECEIPT_LAG = 3.0
+
+    def _landed(self, flight: _InFlight, address: str) -> tuple[dict | None, bool]:
+        """The receipt of whichever signature of `flight` was mined, else (None, whether the nonce is used)."""
+        waited_until = time.monotonic() + self.RECEIPT_LAG
+        pause = 0.01
+        while True:
+            for tx_hash in reversed(flight.signed):
+                try:
+                    receipt = self._web3.eth.get_transaction_receipt(tx_hash)
+                except TransactionNotFound:
+                    continue
+                if receipt is not None and receipt.get("blockNumber") is not None:
+                    return dict(receipt), True
+            if int(self._web3.eth.get_transaction_count(address, "latest")) <= flight.nonce:
+                return None, False
+            if time.monotonic() >= waited_until:
+                return None, True
+            time.sleep(pause)  # the nonce is used: ours, with its receipt not served yet?
+            pause = min(pause * 2, 0.25)
+
+    def _await(self, name: str, flight: _InFlight, sender: Any, call: tuple, address: str) -> dict:
+        deadline = time.monotonic() + self.receipt_timeout
+        pause = 0.01
+        while True:
+            receipt, nonce_used = self._landed(flight, address)
+            if receipt is not None or nonce_used:
+                self._inflight.pop(address, None)
+                if receipt is None:
+                    raise FederationError(
+                        name, "NonceTaken", message=f"nonce {flight.nonce} of {address} was used by another "
+                        "transaction (the same account sending from elsewhere?)",
+                    )  # fmt: skip
+                if flight.signed[_hash_of(receipt)][0] != call:
+                    return self._send(name, *call, sender=sender)
+                return self._checked(name, receipt)
+            now = time.monotonic()
+            if now >= deadline:
+                raise TransactionNotMined(
+                    f"{name}: no receipt for {flight.latest} (nonce {flight.nonce}) within "
+                    f"{self.receipt_timeout:.0f}s; it is remembered and resolved by the next send",
+                    tx_hash=flight.latest,
+                    nonce=flight.nonce,
+                )
+            if now - flight.sent_at >= self.resend_after:
+                if self._known(flight.latest) and flight.bumps < self.MAX_FEE_BUMPS:
+                    # Still pending: the same call and gas at the same nonce, paying more. (Not estimated
+                    # again: a node's pending state may already hold this very transaction.)
+                    self._sign_and_send(name, flight, sender, call, flight.tx, flight.gas)
+                else:  # dropped (or fees raised enough): the same bytes again
+                    self._broadcast(name, flight, flight.signed[flight.latest][1])
+            time.sleep(min(pause, max(0.0, deadline - now)))
+            pause = min(pause * 2, 0.5)
+
+    def _known(self, tx_hash: str) -> bool:
+        """Whether the node knows `tx_hash` (pending or mined); False once it dropped it from its pool."""
+        try:
+            return self._web3.eth.get_transaction(tx_hash) is not None
+        except TransactionNotFound:
+            return False
+
+    def _checked(self, name: str, receipt: dict) -> dict:
+        """`receipt` if it succeeded; else its FederationError: OutOfGas when it used all its gas, or the
+        revert the call gives when replayed on the state of its block (a racing transaction's doing)."""
+        if int(receipt["status"]) == 1:
+            return receipt
+        tx = self._web3.eth.get_transaction(receipt["transactionHash"])
+        if int(receipt["gasUsed"]) >= int(tx["gas"]):
+            raise FederationError(
+                name, "OutOfGas", message=f"used all {int(tx['gas'])} gas in {_hash_of(receipt)}"
+            )
+        replay = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"]}
+        try:
+            self._web3.eth.call(replay, int(receipt["blockNumber"]))
+        except Web3ContractLogicError as exc:
+            raise _custom_error(name, exc, self._contract.contract_type) from exc
+        except Web3RPCError as exc:
+            raise FederationError(name, "Revert", message=_rpc_message(exc)) from exc
+        raise FederationError(name, "Revert", message=f"{_hash_of(receipt)} failed; a replay did not revert")
 
     # ------------------------------------------------------------------ money and membership
     def fund(self, amount_wei: int, *, sender: Any) -> TxResult:
@@ -728,9 +1022,35 @@ def _proposals(events: Sequence[FederationEvent], committee: Sequence[str], seat
     )
 
 
+def _hash_of(receipt: Any) -> str:
+    return HexBytes(receipt["transactionHash"]).to_0x_hex()
+
+
+def _rpc_message(exc: Exception) -> str:
+    """The node's message in a web3 RPC error (web3 puts the JSON-RPC error dict in args[0])."""
+    detail = exc.args[0] if exc.args else exc
+    if isinstance(detail, dict):
+        return str(detail.get("message", detail))
+    return str(detail)
+
+
 def deploy_federation(project: Any, sender: Any, params: FederationParams, fund_wei: int = 0) -> Federation:
     """Deploy a QFLFederation from `sender` with `params`, funding the pool with `fund_wei`."""
-    kwargs = {"value": fund_wei} if fund_wei else {}
+    kwargs: dict[str, Any] = {"value": fund_wei} if fund_wei else {}
+    container = project.QFLFederation
+    if _rpc_url(sender.provider):
+        # On a node: the estimate with the binding's margin, not ape-config's `max` for local chains (a
+        # whole-block claim, over EIP-7825's per-transaction cap on chains that enforce it).
+        types = [i.canonical_type for i in container.contract_type.constructor.inputs]
+        code = HexBytes(container.contract_type.deployment_bytecode.bytecode)
+        data = bytes(code) + encode(types, [params.as_tuple()])
+        tx = {"from": str(sender.address), "data": HexBytes(data).to_0x_hex(), "value": int(fund_wei)}
+        try:
+            estimate = int(sender.provider.web3.eth.estimate_gas(tx))
+        except Web3ContractLogicError as exc:
+            raise _custom_error("deploy", exc, container.contract_type) from exc
+        gas = int(estimate * Federation.GAS_MULTIPLIER) + Federation.GAS_EXTRA
+        kwargs["gas_limit"] = min(gas, Federation.GAS_CAP)
     try:
         contract = sender.deploy(project.QFLFederation, params.as_tuple(), **kwargs)
     except ContractLogicError as exc:

@@ -1,0 +1,333 @@
+"""Sending on a real anvil reached by URL (the CLI's ad-hoc `ethereum:local:<url>` network), no mocks.
+
+Gas limits come from the estimate with a margin (never the whole block), so transactions from different
+accounts share blocks; an out-of-gas is reported as FederationError OutOfGas; a transaction the node drops
+is re-sent and one left pending is replaced at the same nonce, applied once; a node that is down raises
+ChainUnavailable quickly, and the same Federation object works again once the node is back.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+from ape.exceptions import OutOfGasError, VirtualMachineError
+
+from qfl.chain import ChainUnavailable, Federation, FederationError, FederationParams, make_commitment
+from qfl.chain.errors import TransactionNotMined
+from qfl.chain.federation import _out_of_gas
+from qfl.multiproc import Anvil, network_choice
+from qfl.toolchain import configure_environment, project
+
+ETHER = 10**18
+
+
+def params() -> FederationParams:
+    return FederationParams(
+        model_spec=b"\xaa" * 32,
+        initial_model=b"\xbb" * 32,
+        num_rounds=3,
+        min_stake=ETHER,
+        commit_period=100,
+        reveal_period=100,
+        vote_period=100,
+        attest_period=100,
+        committee_size=5,
+        cohort_size=100,
+        reward_per_round=ETHER // 10,
+        slash_fraction_bps=1000,
+        max_samples=10_000,
+        max_share_bps=5000,
+        rejoin_cooldown=0,
+    )
+
+
+def rpc(url: str, method: str, *params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        answer = json.loads(response.read())
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """anvil (its chain kept in a state file, so a restart carries on), ape connected by bare URL, and a
+    federation with six members."""
+    import ape
+
+    from qfl.chain import deploy_federation
+
+    configure_environment()
+    node = Anvil(state_path=tmp_path_factory.mktemp("anvil") / "state.json")
+    with node, ape.networks.parse_network_choice(network_choice(node.url)):
+        accounts = ape.accounts.test_accounts
+        fed = deploy_federation(project(), accounts[0], params(), fund_wei=ETHER)
+        for client in accounts[1:7]:
+            fed.register(ETHER, sender=client)
+        yield node, fed, accounts
+
+
+@pytest.fixture
+def paused(chain):
+    """Mining paused (no automine, no interval) for the test; automine again afterwards."""
+    node = chain[0]
+    rpc(node.url, "evm_setAutomine", False)
+    yield node
+    rpc(node.url, "evm_setIntervalMining", 0)
+    rpc(node.url, "evm_setAutomine", True)
+
+
+def binding(fed: Federation) -> Federation:
+    """Another Federation object on the same contract (one per thread, as one per node process)."""
+    return Federation(fed._contract, fed.from_block)
+
+
+def in_thread(fn, *args, **kwargs):
+    """Run `fn` in a thread; returns (thread, box) where box gets 'result' or 'error'."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.02)
+
+
+def pending_count(url: str) -> int:
+    return int(rpc(url, "txpool_status")["pending"], 16)
+
+
+def gas_limit(fed: Federation, tx_hash: str) -> int:
+    return int(fed._web3.eth.get_transaction(tx_hash)["gas"])
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="two transactions at once from different accounts (automine, paused and 1 s interval mining)",
+    outcome="nothing lost",
+    tries=8,
+)
+def test_transactions_from_different_accounts_share_blocks(chain):
+    node, fed, accounts = chain
+    block_gas = int(fed._web3.eth.get_block("latest")["gasLimit"])
+    pool = fed.pool()
+    sent = 0
+    # automine: two sends arriving together may land in one block; each must fit beside the other
+    for _ in range(3):
+        jobs = [in_thread(binding(fed).fund, 1 + i, sender=accounts[8 + i]) for i in range(2)]
+        for thread, box in jobs:
+            thread.join(30)
+            assert "result" in box, box
+            assert gas_limit(fed, box["result"].tx_hash) < block_gas // 4
+        sent += 3
+    # mining paused, both in the pool, then one block: both in it
+    rpc(node.url, "evm_setAutomine", False)
+    try:
+        jobs = [in_thread(binding(fed).fund, 1 + i, sender=accounts[8 + i]) for i in range(2)]
+        wait_until(lambda: pending_count(node.url) == 2)
+        rpc(node.url, "evm_mine")
+        results = []
+        for thread, box in jobs:
+            thread.join(30)
+            results.append(box["result"])
+        assert results[0].block_number == results[1].block_number
+        sent += 3
+        # one-second blocks
+        rpc(node.url, "evm_setIntervalMining", 1)
+        start = time.monotonic()
+        jobs = [in_thread(binding(fed).fund, 1 + i, sender=accounts[8 + i]) for i in range(2)]
+        for thread, box in jobs:
+            thread.join(30)
+            assert "result" in box, box
+        assert time.monotonic() - start < 5
+        sent += 3
+    finally:
+        rpc(node.url, "evm_setIntervalMining", 0)
+        rpc(node.url, "evm_setAutomine", True)
+    assert fed.pool() == pool + sent
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="gas cost changes between estimate and block (committee draw, prevrandao) on a bare RPC URL",
+    outcome="recovered",
+    tries=2,
+)
+def test_gas_margin_covers_a_committee_draw_and_an_out_of_gas_is_retried(chain):
+    node, fed, accounts = chain
+    sponsor, clients = accounts[0], accounts[1:7]
+    receipt = fed._web3.eth.get_transaction_receipt(fed._contract.txn_hash)
+    deploy_tx = fed._web3.eth.get_transaction(fed._contract.txn_hash)
+    assert receipt["gasUsed"] * 1.5 < deploy_tx["gas"] <= Federation.GAS_CAP  # deploy: a margin, not `max`
+    rnd = fed.start_round(sender=sponsor).event("RoundStarted")["round"]
+    for i, c in enumerate(clients):
+        salt = (i + 7).to_bytes(32, "big")
+        cid = rnd.to_bytes(16, "big") + (i + 1).to_bytes(16, "big")
+        fed.commit_update(rnd, make_commitment(cid, salt, 10, c.address, rnd), sender=c)
+    for i, c in enumerate(clients):
+        salt = (i + 7).to_bytes(32, "big")
+        cid = rnd.to_bytes(16, "big") + (i + 1).to_bytes(16, "big")
+        result = fed.reveal_update(rnd, cid, salt, 10, sender=c)
+        limit = gas_limit(fed, result.tx_hash)
+        assert result.gas_used * 1.5 < limit <= Federation.GAS_CAP < 16_777_216
+    for _ in range(6):  # runs in its armed block; the estimate is taken against that (pending) block
+        result = fed.draw_committee(rnd, sender=sponsor)
+        if any(e.name == "CommitteeSelected" for e in result.events):
+            break
+    else:
+        raise AssertionError("never drawn")
+    assert result.gas_used * 1.3 < gas_limit(fed, result.tx_hash) <= Federation.GAS_CAP
+    # A limit below the cost: mined, out of gas, reported as OutOfGas (the node's retry), state unchanged.
+    pool = fed.pool()
+    fed.gas_multiplier, fed.GAS_EXTRA = 0.9, 0  # above the intrinsic 21,064, below the cost
+    try:
+        with pytest.raises(FederationError) as info:
+            fed.fund(5, sender=sponsor)
+        assert info.value.error == "OutOfGas"
+    finally:
+        fed.gas_multiplier, fed.GAS_EXTRA = Federation.GAS_MULTIPLIER, Federation.GAS_EXTRA
+    assert fed.pool() == pool
+    fed.fund(5, sender=sponsor)  # the retry, with a fresh estimate and the margin
+    assert fed.pool() == pool + 5
+    # ape's path (EthTester) reports out-of-gas as OutOfGasError or as a VirtualMachineError saying so.
+    assert _out_of_gas(OutOfGasError()) and _out_of_gas(VirtualMachineError("Out of gas"))
+    assert not _out_of_gas(VirtualMachineError("execution reverted"))
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="transaction dropped from the node's mempool",
+    outcome="recovered",
+    tries=2,
+)
+def test_a_dropped_transaction_is_sent_again_and_applied_once(chain, paused):
+    node, fed, accounts = chain
+    sender = accounts[10]
+    mine = binding(fed)
+    mine.resend_after = 0.3
+    pool = fed.pool()
+    thread, box = in_thread(mine.fund, 7, sender=sender)
+    wait_until(lambda: pending_count(node.url) == 1)
+    first = next(iter(mine._inflight[sender.address].signed))
+    rpc(node.url, "anvil_dropTransaction", first)
+    assert pending_count(node.url) == 0
+    wait_until(lambda: pending_count(node.url) == 1)  # the same bytes again, not a new transaction
+    rpc(node.url, "evm_mine")
+    thread.join(30)
+    assert box["result"].tx_hash == first and fed.pool() == pool + 7
+    # Dropped after the call gave up (TransactionNotMined): the retry of the same call sends it again.
+    mine.receipt_timeout, mine.resend_after = 0.5, 10.0
+    with pytest.raises(TransactionNotMined) as info:
+        mine.fund(9, sender=sender)
+    assert isinstance(info.value, ChainUnavailable) and info.value.tx_hash
+    rpc(node.url, "anvil_dropAllTransactions")
+    rpc(node.url, "evm_setAutomine", True)
+    mine.receipt_timeout = 10.0
+    result = mine.fund(9, sender=sender)
+    assert result.tx_hash == info.value.tx_hash and fed.pool() == pool + 16
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="transaction stuck pending (chain not mining), then mining again",
+    outcome="nothing lost",
+    tries=3,
+)
+def test_a_stuck_transaction_is_replaced_at_its_nonce_and_applied_once(chain, paused):
+    node, fed, accounts = chain
+    sender = accounts[11]
+    mine = binding(fed)
+    mine.resend_after = 0.3
+    pool = fed.pool()
+    nonce = mine._web3.eth.get_transaction_count(sender.address)
+    # register: a second copy would revert (AlreadyRegistered); the replacement is not estimated again
+    thread, box = in_thread(mine.register, ETHER, sender=sender)
+    wait_until(lambda: sender.address in mine._inflight and len(mine._inflight[sender.address].signed) >= 2)
+    assert pending_count(node.url) == 1  # the replacement took the first one's place
+    rpc(node.url, "evm_mine")
+    thread.join(30)
+    assert "result" in box, box
+    assert fed.client_view(sender.address).stake == ETHER
+    assert mine._web3.eth.get_transaction_count(sender.address) == nonce + 1
+    # Gave up waiting (TransactionNotMined), then the chain mined it: the retry finds it, sends nothing.
+    mine.receipt_timeout = 0.8
+    with pytest.raises(TransactionNotMined) as info:
+        mine.fund(4, sender=sender)
+    rpc(node.url, "evm_mine")
+    mine.receipt_timeout = 10.0
+    result = mine.fund(4, sender=sender)
+    assert result.tx_hash == info.value.tx_hash and fed.pool() == pool + 4
+    assert mine._web3.eth.get_transaction_count(sender.address) == nonce + 2 and not mine._inflight
+    # Gave up, and the caller (having read the chain again) now wants something else: that call takes the
+    # stuck one's nonce at a higher fee; only it is applied.
+    mine.receipt_timeout = 0.5
+    with pytest.raises(TransactionNotMined):
+        mine.fund(5, sender=sender)
+    mine.receipt_timeout, mine.resend_after = 20.0, 20.0
+    thread, box = in_thread(mine.fund, 6, sender=sender)
+    flight = mine._inflight[sender.address]
+    wait_until(lambda: flight.signed[flight.latest][0] == ("fund", (), 6))  # signed, and handed to the node
+    wait_until(lambda: rpc(node.url, "eth_getTransactionByHash", flight.latest) is not None)
+    rpc(node.url, "evm_mine")
+    thread.join(30)
+    assert "result" in box, box
+    assert fed.pool() == pool + 10 and mine._web3.eth.get_transaction_count(sender.address) == nonce + 3
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="RPC node down (reads and sends), then restarted on the same chain",
+    outcome="rejected with a one-line error",
+    tries=6,
+)
+def test_a_node_down_raises_chain_unavailable_and_the_binding_recovers(chain):
+    node, fed, accounts = chain
+    pool, head, rnd = fed.pool(), fed._head(), fed.current_round()
+    node.stop()
+    calls = {
+        "pool": fed.pool,
+        "head": fed._head,
+        "block_timestamp": lambda: fed.block_timestamp(head + 1000),
+        "events_since": lambda: fed.events_since(0),
+        "round_events": lambda: fed.round_events(rnd + 5),
+        "fund": lambda: fed.fund(1, sender=accounts[0]),
+    }
+    for name, call in calls.items():
+        start = time.monotonic()
+        with pytest.raises(ChainUnavailable) as info:
+            call()
+        assert time.monotonic() - start < 2.0, name
+        assert "\n" not in str(info.value) and node.url in str(info.value), name
+    assert not fed._inflight  # nothing reached the node
+    node.start()
+    assert fed.pool() == pool and fed._head() >= head
+    fed._views.clear()
+    assert fed.current_round() == rnd
+    fed.fund(1, sender=accounts[0])
+    assert fed.pool() == pool + 1
+    # A send the node took but never mined (mining paused, then the node restarted): the retry finds no
+    # receipt and an unused nonce, and sends the same signed bytes again: applied once.
+    rpc(node.url, "evm_setAutomine", False)
+    fed.receipt_timeout = 0.5
+    with pytest.raises(TransactionNotMined) as info:
+        fed.fund(2, sender=accounts[0])
+    node.restart()
+    fed.receipt_timeout = 10.0
+    assert fed.fund(2, sender=accounts[0]).tx_hash == info.value.tx_hash
+    assert fed.pool() == pool + 3 and not fed._inflight
