@@ -93,17 +93,17 @@ def federation_params(cfg: ExperimentConfig, spec_cid: str, initial_cid: str) ->
         model_spec=cid_to_digest(spec_cid),
         initial_model=cid_to_digest(initial_cid),
         num_rounds=p.rounds,
-        min_stake=int(p.min_stake_eth * WEI),
+        min_stake=p.min_stake_wei,
         commit_period=p.commit_seconds,
         reveal_period=p.reveal_seconds,
         vote_period=p.vote_seconds,
         attest_period=p.attest_seconds,
         committee_size=p.committee_size,
         cohort_size=p.cohort_size,
-        reward_per_round=int(p.reward_per_round_eth * WEI),
-        slash_fraction_bps=int(round(p.slash_fraction * 10_000)),
+        reward_per_round=p.reward_per_round_wei,
+        slash_fraction_bps=p.slash_fraction_bps,
         max_samples=p.max_samples,
-        max_share_bps=int(round(p.max_share * 10_000)),
+        max_share_bps=p.max_share_bps,
         rejoin_cooldown=p.rejoin_cooldown,
     )
 
@@ -122,7 +122,7 @@ def deploy_from_config(
     spec = model_spec(cfg, n_classes)
     spec_cid, initial_cid = publish_initial_model(cfg, spec, store)
     params = federation_params(cfg, spec_cid, initial_cid)
-    federation = deploy_federation(project, sponsor, params, fund_wei=int(cfg.protocol.fund_eth * WEI))
+    federation = deploy_federation(project, sponsor, params, fund_wei=cfg.protocol.fund_wei)
     return federation, spec
 
 
@@ -163,7 +163,7 @@ class Simulation:
     accounts: list = field(default_factory=list)  # sponsor first, then one per client
     withdrawn: dict[str, int] = field(default_factory=dict)  # wei each client withdrew (lower-case address)
     burned: dict[str, int] = field(default_factory=dict)  # wei of each client's stake slashed and burned
-    events_seen: int = 0  # of federation._own_events, already counted in the two above
+    events_seen: int = 0  # of federation.own_events, already counted in the two above
 
     def _batch_train(self, round_: int, view) -> None:
         """Train every node that owes an update in one vectorised call, then let each commit its own."""
@@ -313,7 +313,7 @@ class Simulation:
         # transaction goes through the shared binding (sole writer), so no log query over the whole history
         # is needed (on the in-process chain one costs ~70 ms a block). A resumed run starts from the saved
         # totals (`withdrawn`, `burned`) with the events it re-read marked as seen.
-        own = self.federation._own_events
+        own = self.federation.own_events
         for e in own[self.events_seen :]:
             if e.name == "Withdrawn":
                 who = e["account"].lower()
@@ -405,8 +405,8 @@ def build_in_process(
     if resume is not None:
         # ... and those of the last finished round, sent before the stop, come from the chain once: nodes
         # read that round (done) before they open the next one. Older rounds are never read again.
-        federation._own_events = federation.events_since(resume["events_from"])
-    stake = int(cfg.protocol.stake_eth * WEI)
+        federation.seed_own_events(federation.events_since(resume["events_from"]))
+    stake = cfg.protocol.stake_wei
     nodes = []
     for i, account in enumerate(accounts[1:]):
         if resume is None:
@@ -430,7 +430,7 @@ def build_in_process(
     if resume is not None:
         sim.withdrawn = {a: int(v) for a, v in resume["totals"]["withdrawn"].items()}
         sim.burned = {a: int(v) for a, v in resume["totals"]["burned"].items()}
-        sim.events_seen = len(federation._own_events)
+        sim.events_seen = len(federation.own_events)
     return sim
 
 

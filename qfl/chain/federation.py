@@ -403,6 +403,16 @@ class Federation:
                 return started[0]
         return self.from_block
 
+    @property
+    def own_events(self) -> list[FederationEvent]:
+        """Events of the transactions sent through this binding (all of the federation's, when it is the sole
+        writer), oldest first."""
+        return self._own_events
+
+    def seed_own_events(self, events: Sequence[FederationEvent]) -> None:
+        """Start the sole writer's event list from `events` read off the chain (a resumed simulation)."""
+        self._own_events = list(events)
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def at(cls, project: Any, address: str, from_block: int = 0) -> Federation:
