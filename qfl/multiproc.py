@@ -33,10 +33,16 @@ def free_port() -> int:
 
 @dataclass
 class Anvil:
-    """An anvil JSON-RPC node on a loopback port, started and stopped by us."""
+    """An anvil JSON-RPC node on a loopback port, started and stopped by us.
+
+    With `state_path` the chain outlives the process: anvil loads the file at start (if it exists), dumps it
+    every `state_interval` seconds and on a clean exit (SIGTERM), so `restart()` (or a new Anvil on the same
+    port and file) carries on from the same blocks, logs and balances."""
 
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    state_path: Path | None = None
+    state_interval: int | None = 1  # seconds between dumps of `state_path` (a SIGKILL loses at most this)
 
     @property
     def url(self) -> str:
@@ -59,6 +65,7 @@ class Anvil:
                 "20",
                 "--chain-id",
                 str(LOCAL_CHAIN_ID),
+                *self._state_args(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -82,13 +89,29 @@ class Anvil:
         self.stop()
         raise RuntimeError(f"anvil did not answer on {self.url} within {timeout}s")
 
+    def _state_args(self) -> list[str]:
+        if self.state_path is None:
+            return []
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        interval = ["--state-interval", str(self.state_interval)] if self.state_interval else []
+        return ["--state", str(self.state_path), *interval]
+
     def stop(self) -> None:
+        """SIGTERM (anvil dumps `state_path` on the way out), SIGKILL if it has not exited within 10 s."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+
+    def restart(self, pause: float = 0.0, timeout: float = 30.0) -> Anvil:
+        """Stop anvil, wait `pause` seconds, start it again on the same port (with `state_path`, on the same
+        chain: without one, the restarted node begins a fresh chain)."""
+        self.stop()
+        time.sleep(pause)
+        return self.start(timeout)
 
     def __enter__(self) -> Anvil:
         return self.start()
@@ -102,9 +125,10 @@ def qflchain(*args: str) -> list[str]:
     return [sys.executable, "-m", "qfl.cli", *args]
 
 
-def network_choice(url: str) -> str:
-    """An RPC URL as ape's ad-hoc network choice."""
-    return f"ethereum:local:{url}"
+def network_choice(url: str, network: str = "local") -> str:
+    """An RPC URL as ape's network choice: ethereum:local:URL (ad-hoc, chain id 1337) unless the node at `url`
+    serves another ethereum `network` (e.g. sepolia)."""
+    return f"ethereum:{network}:{url}"
 
 
 def spawn_node(

@@ -6,7 +6,9 @@ commit, reveal, draw the committee, commit and reveal its scores, settle, propos
 release the round's leftover reserve, withdraw. The chain and the content store are the state. Only two
 secrets live on disk, each written atomically BEFORE the transaction that needs it later: the pending update
 of a round (salt, CID, sample count) and the hidden scores of a committee vote (scores, salt). A node killed
-at any point and restarted neither commits twice nor loses a reveal.
+at any point and restarted neither commits twice nor loses a reveal (`crash_point` marks every such point).
+`run_node`, the loop `qflchain node` runs, carries a node through RPC node and store outages: back off,
+read the chain again, resume; stop between steps on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -69,10 +71,41 @@ ACCEPT = 255  # the binary validator's score of an update it accepts
 REJECT = 0  # ... and of one it rejects (or cannot use)
 
 
+# The crash point after each transaction a node sends, named `name:round` with the round it is about (the
+# new round for start_round, the current one for activate and withdraw). Two more sit before a transaction:
+# "saved" (pending update on disk, commitment not sent) and "vote-saved" (scores on disk, vote not sent).
+CRASH_AFTER = {
+    "start_round": "start",
+    "commit_update": "commit",
+    "reveal_update": "reveal",
+    "draw_committee": "draw",
+    "commit_vote": "vote",
+    "reveal_vote": "vote-reveal",
+    "settle": "settle",
+    "settle_validator": "settle-seat",
+    "post_global_model": "propose",
+    "attest_global_model": "attest",
+    "release_reserve": "release",
+    "activate_stake": "activate",
+    "withdraw_rewards": "withdraw",
+}
+CRASH_POINTS = ("saved", "vote-saved", "reveal-refused", *CRASH_AFTER.values())
+
+
+class SimulatedCrash(BaseException):
+    """Raised at a crash point when QFL_CRASH_MODE=raise: an in-process test's stand-in for SIGKILL. A
+    BaseException, so that no `except Exception` on the way up (the node's, ape's, a run loop's) swallows it;
+    the test drops the Node and builds a fresh one on the same state_dir, as a restarted process would."""
+
+
 def crash_point(name: str, round_: int) -> None:
-    """Fault injection for the restart tests: QFL_CRASH_AT=name:round kills this process at that point."""
-    if os.environ.get("QFL_CRASH_AT") == f"{name}:{round_}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Fault injection for the restart tests: QFL_CRASH_AT=name:round (or several, comma-separated) kills
+    this process (SIGKILL) at that point, or with QFL_CRASH_MODE=raise raises SimulatedCrash there."""
+    if f"{name}:{round_}" not in os.environ.get("QFL_CRASH_AT", "").split(","):
+        return
+    if os.environ.get("QFL_CRASH_MODE") == "raise":
+        raise SimulatedCrash(f"{name}:{round_}")
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -147,6 +180,7 @@ class Node:
         self._activated = 0  # last round this node moved waiting stake into the draw
         self._low_stake_logged = 0  # last round it said its stake is too low to commit
         self._aggregates: dict[int, tuple[np.ndarray, str]] = {}
+        self._round = 0  # the current round as the last step read it (names crash points)
         self.identity.state_dir.mkdir(parents=True, exist_ok=True)
         self.address = self.identity.account.address
         params = self.federation.params()
@@ -170,6 +204,13 @@ class Node:
             self._train_data = ClientData(d.X_train, flipped, d.X_val, d.y_val)
 
     # ------------------------------------------------------------------ chain access
+    def forget_chain_cache(self) -> None:
+        """Drop every answer cached from the chain: after an RPC outage the node may be back on a chain that
+        lost its last blocks (anvil restarted from a periodic dump), whose heads reuse numbers we cached."""
+        self.federation.forget_cache()
+        self._aggregates.clear()
+        self._activated = 0
+
     def _view(self, round_: int) -> RoundView:
         with self.timers.measure("chain"):
             return self.federation.round_view(round_)
@@ -192,7 +233,13 @@ class Node:
                     return None
                 raise
             self._out_of_gas = 0
-            return result
+        if method == "start_round":
+            started = [int(e["round"]) for e in result.events if e.name == "RoundStarted"]
+            round_ = started[0] if started else self._round + 1
+        else:
+            round_ = args[0] if args and isinstance(args[0], int) else self._round
+        crash_point(CRASH_AFTER.get(method, method), round_)
+        return result
 
     def _cutoff_passed(self, view: RoundView) -> bool:
         """Past the settlement cut-off (attest deadline + attest period): anyone may settle anything."""
@@ -313,8 +360,7 @@ class Node:
         pending = PendingUpdate(round_, cid, self._salt("update", round_), self.samples())
         self._save_pending(pending)
         crash_point("saved", round_)
-        self._send_commit(pending)
-        crash_point("commit", round_)
+        self._send_commit(pending)  # crash point "commit" right after it lands
 
     def _send_commit(self, pending: PendingUpdate) -> None:
         commitment = make_commitment(
@@ -332,6 +378,7 @@ class Node:
         """Do the one next thing this node owes the federation; return what it did, or None if nothing."""
         with self.timers.measure("chain"):
             round_ = self.federation.current_round()
+        self._round = round_
         if round_ == 0:
             with self.timers.measure("chain"):
                 if self.federation.member_count() < self.min_members:
@@ -416,6 +463,7 @@ class Node:
             # A global model or an earlier round's update is refused for good: this commitment can never
             # be revealed and settles as a silent commit. Do not try again.
             self._save_pending(PendingUpdate(**{**asdict(pending), "revealable": False}))
+            crash_point("reveal-refused", view.round)
             self.log(
                 f"client {self.identity.index}: round {view.round} update {pending.cid} was revealed before"
             )
@@ -441,6 +489,8 @@ class Node:
         try:
             params = self.fetch_weights(digest)
         except (StoreError, ValueError) as exc:  # CodecError is a ValueError
+            if transient_fault(exc) is not None:  # the store is down, not the update bad: retry the step
+                raise
             self.log(f"client {self.identity.index}: update {digest_to_cid(digest)} is unusable: {exc}")
             return None
         if params.shape != (self.spec.n_params,) or not np.all(np.isfinite(params)):
@@ -482,8 +532,7 @@ class Node:
         commitment = make_vote_commitment(
             bytes.fromhex(vote.scores), bytes.fromhex(vote.salt[2:]), self.address, view.round
         )
-        sent = self._send("commit_vote", view.round, commitment)
-        crash_point("vote", view.round)
+        sent = self._send("commit_vote", view.round, commitment)  # crash point "vote" right after it lands
         return ("commit vote (resumed)" if resumed else "commit vote") if sent else None
 
     def _on_vote_reveal(self, view: RoundView) -> str | None:
@@ -632,3 +681,199 @@ class Node:
         if me.owes_settlement(round_ + 1) or me.pending_duties or me.withdrawable:
             return False
         return not (view.fully_settled and view.reserve_left > 0)
+
+
+# ---------------------------------------------------------------------- running a node through faults
+
+EXIT_GAVE_UP = 75  # EX_TEMPFAIL: an outage outlasted --max-outage; the state is on disk, a restart resumes
+OUTAGE_LOG_EVERY = 60.0  # seconds between the lines that say an outage goes on
+_UNREACHABLE_HINTS = (
+    "connection refused",
+    "connection aborted",
+    "connection reset",
+    "max retries exceeded",
+    "remote end closed",
+    "read timed out",
+    "not connected",
+)
+_WHAT = {"chain": "RPC node", "store": "content store"}
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen and len(chain) < 16:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
+def transient_fault(exc: BaseException, store: ContentStore | None = None) -> str | None:
+    """The kind of outage `exc` means: "chain" when the RPC node did not answer, "store" when the content
+    store could not be reached, None for anything else (a real error, to let through). The one place that decides which errors mean "wait,
+    then read the chain again"; narrow it to ChainUnavailable once the binding raises only that."""
+    import requests
+    import urllib3.exceptions
+    from ape.exceptions import ProviderError, ProviderNotConnectedError
+    from web3.exceptions import TimeExhausted
+
+    from qfl.chain import ChainUnavailable
+    from qfl.storage import NodeUnavailable
+
+    if isinstance(exc, FederationError):  # the contract answered (a revert): not an outage
+        return None
+    causes = _causes(exc)
+    for e in causes:
+        if isinstance(e, NodeUnavailable) or (isinstance(e, StoreError) and isinstance(e.__cause__, OSError)):
+            return "store"  # a Kubo node that does not answer; an embedded store that cannot write its folder
+    root = getattr(store, "root", None)
+    for e in causes:
+        if isinstance(e, (ChainUnavailable, ProviderNotConnectedError, TimeExhausted, TimeoutError)):
+            return "chain"
+        if isinstance(e, (ConnectionError, requests.ConnectionError, requests.Timeout)):
+            return "chain"
+        if isinstance(e, (urllib3.exceptions.MaxRetryError, urllib3.exceptions.ProtocolError)):
+            return "chain"
+        if isinstance(e, ProviderError) and any(h in str(e).lower() for h in _UNREACHABLE_HINTS):
+            return "chain"
+        if isinstance(e, OSError) and root is not None and e.filename is not None:
+            if Path(e.filename).is_relative_to(Path(root)):  # the embedded store's folder is unreadable
+                return "store"
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    """The innermost cause of `exc` as one short line."""
+    inner = _causes(exc)[-1]
+    text = " ".join(str(inner).split())
+    return f"{type(inner).__name__}: {text[:160]}{'…' if len(text) > 160 else ''}"
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off over one outage: `first`, doubling up to `cap` seconds between tries; gives up
+    once the outage has lasted `max_outage` seconds."""
+
+    first: float = 0.5
+    cap: float = 30.0
+    max_outage: float = 600.0
+    since: float | None = None  # monotonic time of the outage's first failure
+    delay: float = 0.0
+
+    def fail(self, now: float) -> float | None:
+        """The next wait, or None to give up."""
+        if self.since is None:
+            self.since, self.delay = now, self.first
+        else:
+            self.delay = min(self.cap, self.delay * 2)
+        if now - self.since >= self.max_outage:
+            return None
+        return min(self.delay, max(0.0, self.since + self.max_outage - now))
+
+    def recovered(self, now: float) -> float | None:
+        """End the outage; how long it lasted (None if there was none)."""
+        lasted = None if self.since is None else now - self.since
+        self.since, self.delay = None, 0.0
+        return lasted
+
+
+class _StopSignal:
+    """SIGINT/SIGTERM set a flag the run loop reads between steps (the step in progress finishes: a
+    transaction it sent is seen through); a second signal stops at once (secrets are written atomically)."""
+
+    def __init__(self, install: bool):
+        import threading
+
+        self.signum = 0
+        self._previous: dict[int, object] = {}
+        if install and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:  # no logging here: a signal can land inside a write to stderr
+        if self.signum:
+            raise SystemExit(128 + signum)
+        self.signum = signum
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep `seconds`, waking early when a stop signal came."""
+        end = time.monotonic() + seconds
+        while not self.signum and (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.1, left))
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run_node(
+    participant: Node,
+    log: Callable[[str], None],
+    poll: float = 0.2,
+    max_outage: float = 600.0,
+    *,
+    until: Callable[[], bool] | None = None,
+    handle_signals: bool = True,
+    backoff: Backoff | None = None,
+) -> int:
+    """Step `participant` until it is finished (or `until()`), through faults; return the exit status.
+
+    An RPC node or content store that does not answer (`transient_fault`) costs one log line, an
+    exponential back-off (0.5 s doubling to 30 s) and a fresh read of the chain: the step is retried from
+    chain state, so work an outage interrupted is redone and work that landed is not. An outage longer
+    than `max_outage` seconds ends the run with one line and EXIT_GAVE_UP, the state on disk intact for a
+    restart. SIGINT/SIGTERM stop it between steps (exit status 128 + signal: 130, 143). Any other error
+    propagates."""
+    finished = until or participant.finished
+    who = f"client {participant.identity.index}"
+    backoff = backoff or Backoff(max_outage=max_outage)
+    stop = _StopSignal(handle_signals)
+    kind, said = "chain", 0.0
+    try:
+        while not stop.signum:
+            action = round_ = None
+            try:
+                if finished():
+                    return 0
+                action = participant.step()
+                if action:
+                    with participant.timers.measure("chain"):
+                        round_ = participant.federation.current_round()
+            except FederationError as exc:
+                if exc.error != "EventsMissing":
+                    raise
+                # The RPC node served a block before its logs: nothing was sent; read the round again.
+                log(f"{who}: {exc}; retrying")
+            except Exception as exc:
+                fault = transient_fault(exc, participant.store)
+                if fault is None:
+                    raise
+                kind = fault
+                now = time.monotonic()
+                first = backoff.since is None
+                delay = backoff.fail(now)
+                if delay is None:
+                    log(
+                        f"{who}: giving up: the {_WHAT[kind]} has not answered for {now - backoff.since:.0f} s "
+                        f"(max outage {backoff.max_outage:g} s; last error {_one_line(exc)}); the state is on "
+                        "disk, run the node again to resume"
+                    )
+                    return EXIT_GAVE_UP
+                if first or now - said >= OUTAGE_LOG_EVERY:  # one line, then one a minute while it lasts
+                    said = now
+                    log(f"{who}: {_WHAT[kind]} unavailable ({_one_line(exc)}); retrying in {delay:.1f} s")
+                participant.forget_chain_cache()  # whatever was read may be from blocks the chain lost
+                stop.sleep(delay)
+                continue
+            lasted = backoff.recovered(time.monotonic())
+            if lasted is not None:
+                log(f"{who}: {_WHAT[kind]} back after {lasted:.1f} s; resumed from chain state")
+            if action:
+                log(f"{who} round {round_}: {action}")
+            else:
+                stop.sleep(poll)
+    finally:
+        stop.restore()
+    name = signal.Signals(stop.signum).name
+    log(f"{who}: stopped by {name} between steps; the state is on disk, run the node again to resume")
+    return 128 + stop.signum

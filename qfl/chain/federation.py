@@ -403,6 +403,14 @@ class Federation:
                 return started[0]
         return self.from_block
 
+    def forget_cache(self) -> None:
+        """Drop every answer cached from the chain (views, log cursors, timestamps): after an RPC outage the
+        node may be back on a chain that lost its last blocks, whose heads reuse block numbers we cached."""
+        self._views.clear()
+        self._round_logs.clear()
+        self._timestamps.clear()
+        self._member_log = _LogCursor(self.from_block)
+
     @property
     def own_events(self) -> list[FederationEvent]:
         """Events of the transactions sent through this binding (all of the federation's, when it is the sole
