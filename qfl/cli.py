@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import tempfile
 import time
+import traceback
 from pathlib import Path
 
 import click
@@ -18,8 +18,83 @@ from qfl.toolchain import PROJECT_ROOT, configure_environment, project
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
 
 
-@click.group()
-@click.option("-v", "--verbose", is_flag=True, help="also show ape's log (every transaction confirmed)")
+# What to do about a contract error a command can meet (FederationError.error -> hint).
+FEDERATION_HINTS = {
+    "StakeTooLow": "raise protocol.stake_eth in the config to the minimum",
+    "StakeTooLarge": "lower protocol.stake_eth in the config",
+    "FederationFull": "every seat is taken: deploy another federation or use an account already registered",
+    "RejoinCooldown": "this account left recently: wait until the cooldown ends or use another account",
+    "AlreadyRegistered": "this account is already a member: rerun the node with it (it resumes)",
+    "NotRegistered": "register this account first (`qflchain node` registers it)",
+    "AllRoundsDone": "the federation has finished every round: deploy a new one",
+    "NotSponsor": "only the sponsor account (the deployer) may do this: pass --account of the sponsor",
+    "PoolUnderfunded": "the reward pool is too small: fund it, or deploy with a larger protocol.fund_eth",
+    "WrongPhase": "the round moved on meanwhile: rerun (nodes resume from chain state)",
+    "OutOfGas": "the transaction ran out of gas: rerun (the node retries with more)",
+}
+
+
+class QflGroup(click.Group):
+    """Every subcommand's failure as one line on stderr and a non-zero exit: a known mistake (a
+    ClickException) as click shows it, anything else as `Error: <type>: <message>` with exit 1, Ctrl-C as
+    exit 130. `qflchain -v` also prints the traceback first."""
+
+    def invoke(self, ctx: click.Context):
+        verbose = bool(ctx.params.get("verbose"))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort):
+            raise
+        except click.ClickException as exc:
+            if verbose and exc.__cause__ is not None:
+                traceback.print_exception(exc.__cause__)
+            raise
+        except KeyboardInterrupt:
+            if verbose:
+                traceback.print_exc()
+            raise _OneLine("interrupted", exit_code=130) from None
+        except Exception as exc:
+            if verbose:
+                traceback.print_exc()
+            raise _OneLine(_describe(exc, ctx.meta.get("qfl.network"), verbose)) from exc
+
+
+class _OneLine(click.ClickException):
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _describe(exc: BaseException, network: str | None, verbose: bool) -> str:
+    """One line for an unexpected exception: what happened and, where known, what to do."""
+    try:
+        from qfl.chain import ChainUnavailable, FederationError
+    except Exception:  # the binding itself does not import: describe the exception as it is
+        ChainUnavailable = FederationError = ()  # noqa: N806 - stand-ins that match nothing
+
+    if isinstance(exc, ChainUnavailable):
+        where = f" at {network}" if network else ""
+        return f"the RPC node{where} stopped answering; restart it and rerun (nodes resume from chain state)"
+    if isinstance(exc, FederationError):
+        hint = FEDERATION_HINTS.get(exc.error)
+        return _first_line(str(exc)) + (f": {hint}" if hint else "")
+    if type(exc).__name__ == "NodeSoftwareNotInstalledError":  # ape-node found no node and cannot start geth
+        return (
+            f"nothing answers for --network {network}: start your node and pass its URL as --network "
+            "(e.g. `anvil --port 8545 --chain-id 1337` and --network http://127.0.0.1:8545)"
+        )
+    line = f"{type(exc).__name__}: {_first_line(str(exc))}".rstrip(": ")
+    return line if verbose else f"{line} (run with -v for the traceback)"
+
+
+@click.group(cls=QflGroup)
+@click.option(
+    "-v", "--verbose", is_flag=True, help="also show ape's log (every transaction confirmed) and tracebacks"
+)
 def main(verbose: bool) -> None:
     """QFLchain: quantum federated learning coordinated by Ethereum contracts."""
     configure_environment()
@@ -32,31 +107,122 @@ def main(verbose: bool) -> None:
 CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
 
 
-def run_in_process(cfg: ExperimentConfig, out_dir: Path, plots: bool = True, chain: str = "test"):
+def run_in_process(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    plots: bool = True,
+    chain: str | None = None,
+    *,
+    config_file: Path | None = None,
+    resume: bool = False,
+    reproducible: bool | None = None,
+    fresh: bool = True,
+):
     """Deploy to a local chain (ape's in-process EthTester, or anvil started by ape-foundry) with the
-    embedded store, play every round with all clients in this process, write the results."""
+    embedded store, play every round with all clients in this process, write the results.
+
+    `out_dir` is the run folder (qfl.sim.RunFolder): after every finished round the chain, the run state
+    and the results so far are saved there, so a Ctrl-C or an error loses no finished round, and
+    `resume=True` continues from the last one. `reproducible` (default on for a new run; a resumed run keeps
+    its recorded mode) derives commitment salts from the config's seed. `fresh=False` refuses to start over
+    a folder holding an unfinished run."""
+    import shlex
+    import traceback
+
     import ape
     from rich.console import Console
 
-    from qfl.report import write_results
-    from qfl.sim import build_in_process
+    from qfl.chain.checkpoint import reset_chain, restore_chain
+    from qfl.report import RunReport, write_results
+    from qfl.sim import (
+        ResumeError,
+        RunFolder,
+        build_in_process,
+        hold_interrupts,
+        interrupts_raise,
+        salt_seed_for,
+    )
     from qfl.storage import EmbeddedStore
 
     console = Console()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = EmbeddedStore(out_dir / "store")
+    folder = RunFolder(out_dir)
+    state = None
+    try:
+        if resume:
+            state = folder.resumable(cfg, chain)
+            if reproducible is not None and reproducible != state["reproducible"]:
+                mode = "reproducible salts" if state["reproducible"] else "--random-salts"
+                raise ResumeError(f"cannot resume {out_dir}: it was started with {mode}")
+        elif not fresh and (old := folder.unfinished()):
+            raise ResumeError(
+                f"{out_dir} holds an unfinished run ({old['rounds_done']} of {old['rounds_total']} rounds "
+                "done): continue it with --resume, or delete the folder to start over"
+            )
+    except ResumeError as exc:
+        raise click.ClickException(str(exc)) from None
+    chain = state["chain"] if state else chain or "test"
+    reproducible = state["reproducible"] if state else reproducible is not False
+    salt_seed = salt_seed_for(cfg.seed) if reproducible else None
+    config_shown = config_file if config_file is not None else out_dir / "config.yaml"
+    resume_command = shlex.join(
+        ["qflchain", "simulate", str(config_shown), "--out", str(out_dir)]
+        + (["--chain", chain] if chain != "test" else [])
+        + (["--random-salts"] if not reproducible else [])
+        + ["--resume"]
+    )
+    store = EmbeddedStore(folder.store_dir)
     started = time.perf_counter()
-    with ape.networks.parse_network_choice(CHAINS[chain]):
-        with console.status("deploying the federation and registering clients..."):
-            sim = build_in_process(cfg, store, Path(tempfile.mkdtemp(prefix="qfl-state-", dir=out_dir)))
-        console.print(
-            f"federation {sim.federation.address}: {cfg.n_clients} clients "
-            f"({len(cfg.attackers())} malicious), {cfg.protocol.rounds} rounds, "
-            f"{sim.spec.n_qubits}-qubit {sim.spec.ansatz} model, aggregation {cfg.aggregation}"
-        )
-        sim.progress = lambda line: console.print(f"[{time.perf_counter() - started:6.1f}s] {line}")
-        with console.status("playing rounds (the first one compiles the circuits)..."):
-            report = sim.run()
+    try:
+        with ape.networks.parse_network_choice(CHAINS[chain]), interrupts_raise():
+            if state is not None:
+                with console.status("restoring the chain and the federation..."):
+                    restore_chain(folder.path / state["chain_checkpoint"])
+                    folder.prune_node_state(state["rounds_done"])
+                    sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=salt_seed, resume=state)
+                    report = RunReport.from_json(state["report"])
+                console.print(
+                    f"federation {sim.federation.address}: resuming after round {state['rounds_done']} of "
+                    f"{cfg.protocol.rounds} from {out_dir}"
+                )
+            else:
+                state = folder.start(cfg, config_file, chain, reproducible)
+                reset_chain()  # from genesis, as in a new process: the same addresses, the same draws
+                with console.status("deploying the federation and registering clients..."):
+                    sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=salt_seed)
+                    report = sim.initial_report()
+                    state = folder.checkpoint(state, sim, report)  # resumable from the deployment on
+                console.print(
+                    f"federation {sim.federation.address}: {cfg.n_clients} clients "
+                    f"({len(cfg.attackers())} malicious), {cfg.protocol.rounds} rounds, "
+                    f"{sim.spec.n_qubits}-qubit {sim.spec.ansatz} model, aggregation {cfg.aggregation}"
+                )
+            sim.progress = lambda line: console.print(f"[{time.perf_counter() - started:6.1f}s] {line}")
+
+            def saved(partial: RunReport) -> None:
+                nonlocal state
+                with hold_interrupts():
+                    state = folder.checkpoint(state, sim, partial)
+                    write_results(partial, out_dir, plots=False)
+
+            with console.status("playing rounds (the first one compiles the circuits)..."):
+                report = sim.run(report, on_round=saved)
+    except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - every stop ends in the same one line
+        saved_state = folder.read_state() or {}
+        done, total = saved_state.get("rounds_done", 0), cfg.protocol.rounds
+        if isinstance(exc, KeyboardInterrupt):
+            why, code = "stopped by Ctrl-C", 130
+        else:
+            ctx = click.get_current_context(silent=True)
+            if ctx is not None and ctx.find_root().params.get("verbose"):
+                traceback.print_exc()
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            why, code = f"stopped by an error ({type(exc).__name__}: {first})", 1
+        where = f"{done} of {total} rounds done and saved in {out_dir}"
+        if folder.unfinished():
+            click.echo(f"{why}: {where}; resume with: {resume_command}", err=True)
+        else:
+            click.echo(f"{why} before the federation was deployed: nothing to resume", err=True)
+        raise SystemExit(code) from None
     files = write_results(report, out_dir, plots=plots)
     _print_summary(console, report)
     console.print(f"results: {', '.join(str(f) for f in files)}")
@@ -137,38 +303,99 @@ def _print_summary(console, report) -> None:
 )
 def demo(config_path: Path, out_dir: Path) -> None:
     """A whole federation on the in-process chain and embedded store: 8 clients, one malicious, 5 rounds."""
-    run_in_process(load_experiment(config_path), out_dir)
+    run_in_process(load_experiment(config_path), out_dir, config_file=config_path)
 
 
 @main.command()
-@click.argument("config_path", type=click.Path(path_type=Path))
+@click.argument("config_path", type=click.Path(path_type=Path), required=False)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="default: runs/<name>")
 @click.option("--no-plots", is_flag=True, help="skip the PNG plots")
 @click.option(
     "--chain",
     type=click.Choice(sorted(CHAINS)),
-    default="test",
-    show_default=True,
-    help="test: ape's in-process EthTester chain; foundry: anvil (faster per transaction), started and stopped for you",
+    default=None,
+    help="test (default): ape's in-process EthTester chain; foundry: anvil (faster per transaction), "
+    "started and stopped for you. A resumed run keeps the chain it started on",
 )
-def simulate(config_path: Path, out_dir: Path | None, no_plots: bool, chain: str) -> None:
-    """Run the experiment CONFIG_PATH (YAML) with every client in this process; write CSV/JSON/PNG results."""
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue the run saved in --out (default runs/<name>) after its last finished round; refused "
+    "if its config or chain differ. CONFIG_PATH may be left out with --out: the folder keeps a copy",
+)
+@click.option(
+    "--random-salts",
+    is_flag=True,
+    help="draw commitment salts from the OS instead of deriving them from the config's seed",
+)
+def simulate(
+    config_path: Path | None,
+    out_dir: Path | None,
+    no_plots: bool,
+    chain: str | None,
+    resume: bool,
+    random_salts: bool,
+) -> None:
+    """Run the experiment CONFIG_PATH (YAML) with every client in this process; write CSV/JSON/PNG results.
+
+    After every finished round the results, the run state and the chain are saved in the run folder (--out):
+    Ctrl-C or an error mid-round keeps every finished round and prints the command that resumes the run.
+
+    Reproducible by default: the same config and seed give the same accuracy, outcomes, reputations,
+    rewards and gas per round on --chain test (on anvil the committee draw uses a random prevrandao per
+    block, so the numbers may differ between runs).
+    """
+    if config_path is None:
+        if not (resume and out_dir):
+            raise click.UsageError("give CONFIG_PATH (or --out DIR --resume to continue a saved run)")
+        config_path = out_dir / "config.yaml"
     cfg = load_experiment(config_path)
-    run_in_process(cfg, out_dir or Path("runs") / cfg.name, plots=not no_plots, chain=chain)
+    run_in_process(
+        cfg,
+        out_dir or Path("runs") / cfg.name,
+        plots=not no_plots,
+        chain=chain,
+        config_file=config_path,
+        resume=resume,
+        reproducible=False if random_salts else None,
+        fresh=False,
+    )
 
 
 # ---------------------------------------------------------------------- real participants
 
 
 def _network(value: str) -> str:
-    """Accept ape network choices and bare RPC URLs (as an ad-hoc local network)."""
-    from qfl.multiproc import network_choice
+    """Accept ape network choices and bare RPC URLs (as an ad-hoc local network), checked first: an unknown
+    choice, or a URL where nothing answers JSON-RPC, is a one-line error (qfl.deployment.check_network)."""
+    from qfl.deployment import check_network
 
-    return network_choice(value) if value.startswith(("http://", "https://", "ws://")) else value
+    # The error for a node that stops answering names it.
+    click.get_current_context().meta["qfl.network"] = value
+    return check_network(value)
+
+
+IN_PROCESS = "ethereum:local:test"
+
+
+def _node_preflight(state_dir: Path, store: str, account: str) -> None:
+    """`node` checks before it loads data or connects: its state dir and store take writes (or it could stake
+    and then fail at its first write), its account exists."""
+    from qfl.deployment import check_account, check_store_writable, check_writable_dir
+
+    check_writable_dir(state_dir, "--state-dir")
+    check_store_writable(store)
+    check_account(account)
+
+
+def _require_federation(record: dict, deployment: Path, network: str) -> None:
+    from qfl.deployment import require_federation
+
+    require_federation(record, deployment, network)
 
 
 network_option = click.option(
-    "--network", default="ethereum:local:test", show_default=True, help="ape network choice or an RPC URL"
+    "--network", default=IN_PROCESS, show_default=True, help="ape network choice or an RPC URL"
 )
 store_option = click.option(
     "--store", default="runs/store", show_default=True, help="embedded store directory or Kubo RPC URL"
@@ -177,7 +404,12 @@ store_option = click.option(
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
-@network_option
+@click.option(
+    "--network",
+    default=None,
+    help="RPC URL of the chain to deploy to (or an ape network choice); required: the in-process chain "
+    f"({IN_PROCESS}) vanishes when this command exits",
+)
 @click.option(
     "--account", default="test:0", show_default=True, help="sponsor: test:N or an ape account alias"
 )
@@ -185,18 +417,43 @@ store_option = click.option(
 @click.option(
     "--out", "out_path", type=click.Path(path_type=Path), default=Path("deployment.json"), show_default=True
 )
-def deploy(config_path: Path, network: str, account: str, store: str, out_path: Path) -> None:
+def deploy(config_path: Path, network: str | None, account: str, store: str, out_path: Path) -> None:
     """Publish the model spec and initial weights, deploy and fund a federation, record its address."""
     import ape
 
-    from qfl.sim import deploy_from_config, load_federated_data
+    from qfl.deployment import (
+        check_account,
+        check_store_writable,
+        check_writable_file,
+        require_sponsor_funds,
+    )
 
     cfg = load_experiment(config_path)
-    content = open_content_store(store)
-    test_set, _ = load_federated_data(cfg)
-    with ape.networks.parse_network_choice(_network(network)):
+    if network is None:
+        raise click.ClickException(
+            f"no --network: the in-process chain ({IN_PROCESS}) vanishes when deploy exits, leaving nothing to "
+            "join; pass --network URL of a running node (e.g. `anvil --chain-id 1337` and --network "
+            "http://127.0.0.1:8545), or run `qflchain simulate`/`demo` for a whole federation in one process"
+        )
+    # Every check before anything is published or deployed: a failure leaves nothing behind.
+    check_writable_file(out_path, "--out")
+    check_store_writable(store)
+    check_account(account)
+    choice = _network(network)
+    with ape.networks.parse_network_choice(choice) as provider:
         sponsor = resolve_account(account)
+        require_sponsor_funds(sponsor, cfg, config_path)
+        from qfl.sim import deploy_from_config, load_federated_data
+
+        content = open_content_store(store)
+        test_set, _ = load_federated_data(cfg)
         federation, spec = deploy_from_config(cfg, project(), sponsor, content, test_set.n_classes)
+        if provider.name == "test":
+            click.echo(
+                f"note: {IN_PROCESS} is an in-process chain that ends with this command; nothing can join this "
+                "federation (use --network URL of a running node)",
+                err=True,
+            )
         block = federation.from_block  # the deployment's block: no federation event is older
     atomic_write_json(out_path, {"network": network, "address": federation.address, "block": block})
     click.echo(f"federation {federation.address} deployed at block {block}; recorded in {out_path}")
@@ -219,6 +476,13 @@ def deploy(config_path: Path, network: str, account: str, store: str, out_path: 
 @click.option(
     "--poll", type=float, default=0.2, show_default=True, help="seconds between chain reads when idle"
 )
+@click.option(
+    "--max-outage",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="give up (exit 75) once the RPC node or content store has not answered for this many seconds",
+)
 def node(
     config_path: Path,
     network: str,
@@ -228,12 +492,15 @@ def node(
     store: str,
     state_dir: Path,
     poll: float,
+    max_outage: float,
 ) -> None:
     """Run one participant until the federation's last round is done (restart it any time: it resumes)."""
+    _node_preflight(state_dir, store, account)  # before the heavy imports: a mistake fails fast
     import ape
 
-    from qfl.chain import Federation, FederationError
+    from qfl.chain import Federation
     from qfl.deployment import ensure_registered, load_model_spec, make_node
+    from qfl.node import run_node, transient_fault
     from qfl.sim import load_federated_data
 
     cfg = load_experiment(config_path)
@@ -245,6 +512,7 @@ def node(
     _, parts = load_federated_data(cfg)
     record = read_deployment(deployment)
     with ape.networks.parse_network_choice(_network(network)):
+        _require_federation(record, deployment, network)
         federation = Federation.at(project(), record["address"], record.get("block", 0))
         signer = resolve_account(account)
         spec = load_model_spec(federation, content)
@@ -262,22 +530,21 @@ def node(
             min_members=cfg.n_clients,
             log=lambda line: click.echo(line, err=True),
         )
-        while not participant.finished():
+        # Survives RPC node and store outages (back-off, then resume from chain state), stops between steps
+        # on SIGINT/SIGTERM; gives up after --max-outage seconds without an answer.
+        code = run_node(participant, participant.log, poll=poll, max_outage=max_outage)
+        if code == 0:
             try:
-                action = participant.step()
-            except FederationError as exc:
-                if exc.error != "EventsMissing":
+                view = federation.client_view(signer.address)
+            except Exception as exc:  # the chain went away after the last step: the run is still done
+                if transient_fault(exc) is None:
                     raise
-                # The RPC node served a block before its logs: nothing was sent; read the round again.
-                click.echo(f"client {client_index}: {exc}; retrying", err=True)
-                action = None
-            if action:
-                click.echo(f"client {client_index} round {federation.current_round()}: {action}", err=True)
-            else:
-                time.sleep(poll)
-        click.echo(f"client {client_index} done: {federation.client_view(signer.address)}", err=True)
+                view = "(the RPC node did not answer)"
+            click.echo(f"client {client_index} done: {view}", err=True)
     # Where this process spent its time (the multi-process benchmark reads it).
     atomic_write_json(state_dir / "timers.json", dataclasses.asdict(participant.timers))
+    if code:
+        sys.exit(code)
 
 
 @main.command()
@@ -287,14 +554,16 @@ def node(
 )
 def status(network: str, deployment: Path) -> None:
     """What the current round is doing: phase, commits, reveals, committee votes, reputation and balances."""
+    record = read_deployment(deployment)
+    choice = _network(network)  # checked before the heavy imports: a mistake fails fast
     import ape
     from rich.console import Console
 
     from qfl.chain import Federation
     from qfl.status import render_status
 
-    record = read_deployment(deployment)
-    with ape.networks.parse_network_choice(_network(network)):
+    with ape.networks.parse_network_choice(choice):
+        _require_federation(record, deployment, network)
         Console().print(render_status(Federation.at(project(), record["address"], record.get("block", 0))))
 
 

@@ -8,6 +8,10 @@ every script module to list them, and `qflchain --help` should not pay for a qua
 from __future__ import annotations
 
 import json
+import os
+import socket
+import tempfile
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -44,21 +48,41 @@ def public_address(address: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def resolve_account(name: str):
-    """`test:N` -> ape test account N (local chains); anything else -> an `ape accounts` alias."""
+def check_account(name: str) -> None:
+    """A one-line ClickException unless `name` is a test account that exists (`test:N`, N below the number
+    of test accounts) or an `ape accounts` alias; needs no connection."""
     import ape
 
     if name.startswith("test:"):
         index = name.split(":", 1)[1]
         if not index.isdigit():
-            raise click.UsageError(f"{name!r}: a test account is test:N with N a number, e.g. test:1")
-        return ape.accounts.test_accounts[int(index)]
-    try:
-        account = ape.accounts.load(name)
-    except Exception as exc:  # ape raises several kinds for a missing alias
-        raise click.UsageError(
-            f"no ape account called {name!r}: import one with `ape accounts import {name}`, or use test:N on a local chain"
-        ) from exc
+            raise click.ClickException(
+                f"--account {name}: a test account is test:N with N a number, e.g. test:1"
+            )
+        try:  # the configured number: cheaper than deriving every key to count them
+            count = int(ape.config.get_config("test").number_of_accounts)
+        except Exception:
+            count = len(ape.accounts.test_accounts)
+        if int(index) >= count:
+            raise click.ClickException(
+                f"--account {name}: there are {count} test accounts (test:0 to test:{count - 1}); "
+                "pick one of those, or raise test.number_of_accounts in ape-config.yaml"
+            )
+    elif name not in set(ape.accounts.aliases):
+        raise click.ClickException(
+            f"--account {name}: no ape account called {name!r}: import one with `ape accounts import {name}`, "
+            "or use test:N on a local chain"
+        )
+
+
+def resolve_account(name: str):
+    """`test:N` -> ape test account N (local chains); anything else -> an `ape accounts` alias."""
+    import ape
+
+    check_account(name)
+    if name.startswith("test:"):
+        return ape.accounts.test_accounts[int(name.split(":", 1)[1])]
+    account = ape.accounts.load(name)
     account.set_autosign(True)  # passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt
     return account
 
@@ -83,17 +107,17 @@ def deployment_file(directory: Path, provider) -> Path:
 
 
 def read_deployment(path: Path) -> dict:
-    """The deployment recorded at `path`; a UsageError saying how to make one if there is none."""
+    """The deployment recorded at `path`; a one-line ClickException saying how to make one if there is none."""
     if not path.is_file():
-        raise click.UsageError(
+        raise click.ClickException(
             f"no deployment recorded in {path}: deploy one first (`qflchain deploy` or `ape run deploy`)"
         )
     try:
         record = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise click.UsageError(f"{path} is not valid JSON ({exc}); deploy again or fix the file") from exc
+        raise click.ClickException(f"{path} is not valid JSON ({exc}); deploy again or fix the file") from exc
     if not isinstance(record, dict) or "address" not in record:
-        raise click.UsageError(f"{path} has no federation address; deploy again with `ape run deploy`")
+        raise click.ClickException(f"{path} has no federation address; deploy again with `ape run deploy`")
     return record
 
 
@@ -168,9 +192,9 @@ def ensure_registered(federation, signer, cfg: ExperimentConfig) -> bool:
 
     if federation.client_view(signer.address).registered:
         return False
-    stake = int(cfg.protocol.stake_eth * WEI)
+    stake = cfg.protocol.stake_wei
     if signer.balance <= stake:
-        raise click.UsageError(
+        raise click.ClickException(
             f"{signer.address} holds {signer.balance / WEI:.4f} ETH but must stake {cfg.protocol.stake_eth} ETH "
             "and pay gas to register: fund it first"
         )
@@ -213,3 +237,210 @@ def make_node(
         min_members=min_members,
         log=log,
     )
+
+
+# ---------------------------------------------------------------------- preflight checks
+# Each raises a one-line click.ClickException saying what is wrong and what to do; the commands run them
+# before anything is published, deployed or staked.
+
+URL_SCHEMES = ("http://", "https://", "ws://", "wss://")
+RPC_TIMEOUT = 3.0  # seconds for a JSON-RPC node to answer eth_chainId
+
+
+def _rpc_chain_id(url: str, timeout: float = RPC_TIMEOUT) -> tuple[int | None, str]:
+    """(chain id, "") from the JSON-RPC node at `url`, or (None, why not). A websocket URL only has its port
+    checked (chain id 0: unknown)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("ws", "wss"):
+        try:
+            port = parts.port or (443 if parts.scheme == "wss" else 80)
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                return 0, ""
+        except (OSError, ValueError) as exc:
+            return None, str(getattr(exc, "strerror", None) or exc)
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(json.loads(response.read())["result"], 16), ""
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return None, str(getattr(reason, "strerror", None) or reason)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"the answer to eth_chainId is not JSON-RPC ({type(exc).__name__})"
+
+
+def _require_rpc(url: str) -> int:
+    """The chain id of the node at `url`; a ClickException if nothing answers JSON-RPC there."""
+    chain_id, why = _rpc_chain_id(url)
+    if chain_id is None:
+        port = urlsplit(url).port or 8545
+        raise click.ClickException(
+            f"nothing answers JSON-RPC at {url} ({why}): start your node "
+            f"(e.g. `anvil --port {port} --chain-id 1337`) or fix --network"
+        )
+    return chain_id
+
+
+# Chain ids of the public ethereum networks ape knows, so a bare URL of one is signed for correctly.
+ETHEREUM_CHAIN_IDS = {1: "mainnet", 11155111: "sepolia", 17000: "holesky", 560048: "hoodi"}
+
+
+def _network_for_chain_id(url: str, chain_id: int) -> str:
+    """The ethereum network ape must sign for on the node at `url` reporting `chain_id`."""
+    from qfl.multiproc import LOCAL_CHAIN_ID
+
+    if chain_id in (0, LOCAL_CHAIN_ID):
+        return "local"
+    if chain_id in ETHEREUM_CHAIN_IDS:
+        return ETHEREUM_CHAIN_IDS[chain_id]
+    raise click.ClickException(
+        f"the node at {url} runs chain id {chain_id}, but ape signs for a bare RPC URL as its local chain "
+        f"{LOCAL_CHAIN_ID} (or a known ethereum network): start anvil with `--chain-id {LOCAL_CHAIN_ID}`, "
+        "or pass --network ECOSYSTEM:NETWORK:URL"
+    )
+
+
+def check_network(value: str) -> str:
+    """The ape network choice for `--network value` (an ape choice, or a bare RPC URL that becomes
+    ethereum:<network>:URL), checked before ape sees it: an unknown ecosystem, network or provider, or a URL
+    where nothing answers JSON-RPC, is a ClickException listing what would work."""
+    from qfl.multiproc import network_choice
+
+    if value.startswith(URL_SCHEMES):
+        return network_choice(value, _network_for_chain_id(value, _require_rpc(value)))
+    import ape
+
+    parts = value.split(":", 2)
+    manager = ape.networks
+    ecosystem_name = parts[0] or manager.default_ecosystem_name
+    if ecosystem_name not in manager.ecosystem_names:
+        raise click.ClickException(
+            f"--network {value}: ape knows no ecosystem {ecosystem_name!r}; use an RPC URL "
+            "(e.g. http://127.0.0.1:8545) or ECOSYSTEM[:NETWORK[:PROVIDER]] with ECOSYSTEM one of "
+            + ", ".join(sorted(manager.ecosystem_names))
+        )
+    ecosystem = manager.get_ecosystem(ecosystem_name)
+    network_name = parts[1] if len(parts) > 1 and parts[1] else ecosystem.default_network_name
+    if network_name not in ecosystem.networks:
+        raise click.ClickException(
+            f"--network {value}: {ecosystem_name} has no network {network_name!r}; its networks are "
+            + ", ".join(sorted(ecosystem.networks))
+            + " (or pass an RPC URL)"
+        )
+    provider = parts[2] if len(parts) > 2 else ""
+    network = ecosystem.get_network(network_name)
+    if provider.startswith(URL_SCHEMES):
+        _require_rpc(provider)
+    elif provider and not provider.endswith(".ipc") and provider not in network.providers:
+        raise click.ClickException(
+            f"--network {value}: {ecosystem_name}:{network_name} has no provider {provider!r}; its providers are "
+            + ", ".join(sorted(network.providers))
+            + " (or give an RPC URL as the provider)"
+        )
+    return value
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why no file could be written in directory `path`, or None if one can. Creates nothing that stays: a
+    missing `path` is judged by its nearest existing ancestor (the command creates it later)."""
+    path = Path(path).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".qfl-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return f"{existing}: {exc.strerror or exc}"
+    return None
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Prove a file can be written in directory `path` (or made there); a ClickException naming `option` if not."""
+    why = _unwritable(Path(path))
+    if why:
+        raise click.ClickException(
+            f"{option} {path} is not a writable directory ({why}): pick another path or fix its permissions"
+        )
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Whether file `path` can be (re)written atomically: not a directory, and its folder takes writes."""
+    path = Path(path)
+    why = "it is a directory" if path.is_dir() else _unwritable(path.parent)
+    if why:
+        raise click.ClickException(
+            f"{option} {path} cannot be written ({why}): pick another path or fix its permissions"
+        )
+
+
+def check_store_writable(address: str, option: str = "--store") -> None:
+    """An embedded store directory must take writes (every node publishes its updates); a Kubo URL is not
+    probed here."""
+    if address.startswith(("http://", "https://")):
+        return
+    root = Path(address)
+    check_writable_dir(root, option)
+    for sub in ("objects", "pins"):
+        if (root / sub).exists():
+            check_writable_dir(root / sub, option)
+
+
+def require_federation(record: dict, path: Path, network: str) -> None:
+    """A ClickException unless the connected chain has code at the federation address recorded in `path`."""
+    import ape
+
+    address = record["address"]
+    if has_code(address):
+        return
+    recorded = record.get("network", "")
+    if record.get("ecosystem"):  # a record of `ape run deploy`
+        recorded = f"{record['ecosystem']}:{recorded}"
+    if ape.chain.provider.name == "test":
+        hint = (
+            "ethereum:local:test is a fresh in-process chain in every command; pass the --network the "
+            "federation was deployed to" + (f" ({recorded})" if recorded else "")
+        )
+    else:
+        hint = (
+            f"the record says it was deployed on {recorded}; " if recorded else ""
+        ) + "is --network wrong, or was the chain restarted since? deploy again with `qflchain deploy`"
+    raise click.ClickException(
+        f"no federation at {address} (recorded in {path}) on --network {network}: {hint}"
+    )
+
+
+# Gas the sponsor must cover up front for the federation's creation where ape estimates: it uses about 5.0M,
+# and a gas-limit multiplier of 2 (sepolia in ape-config.yaml) sends it with a limit of about 10M.
+DEPLOY_GAS = 11_000_000
+
+
+def require_sponsor_funds(sponsor, cfg: ExperimentConfig, config_path: Path) -> None:
+    """A ClickException unless `sponsor` holds the reward pool (fund_eth) plus the creation's gas."""
+    import ape
+
+    wei = 10**18
+    fund = int(cfg.protocol.fund_eth * wei)
+    provider = ape.chain.provider
+    gas = DEPLOY_GAS
+    if provider.network.gas_limit == "max":  # local chains send with the block gas limit
+        gas = int(ape.chain.blocks.head.gas_limit)
+    try:  # the most a sender may be charged per gas (EIP-1559): twice the base fee plus the tip
+        fee = 2 * int(provider.base_fee) + int(provider.priority_fee)
+    except Exception:  # a provider without fee market data
+        fee = 0
+    fee = max(fee, 2 * int(provider.gas_price))
+    balance = int(sponsor.balance)
+    if balance < fund + gas * fee:
+        raise click.ClickException(
+            f"sponsor {sponsor.address} holds {balance / wei:.4f} ETH but the deployment needs "
+            f"{cfg.protocol.fund_eth} ETH for the reward pool (protocol.fund_eth in {config_path}) plus up to "
+            f"{gas * fee / wei:.4f} ETH of gas: fund it first, or lower protocol.fund_eth"
+        )
