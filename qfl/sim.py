@@ -390,7 +390,7 @@ def build_in_process(
     test_set, parts = load_federated_data(cfg)
     project = ape_project()
     if resume is None:
-        accounts = _test_accounts(cfg.n_clients + 1)
+        accounts = _test_accounts(cfg)
         federation, spec = deploy_from_config(cfg, project, accounts[0], store, test_set.n_classes)
     else:
         accounts = _restore_accounts(resume["accounts"])
@@ -434,15 +434,35 @@ def build_in_process(
     return sim
 
 
-def _test_accounts(n: int) -> list:
-    """n funded accounts of the local chain: ape's test accounts, plus generated ones funded by the first."""
+def _test_accounts(cfg: ExperimentConfig) -> list:
+    """The sponsor and one account per client on the local chain: ape's test accounts, plus generated ones
+    funded by the first with what a client needs. Checked before anything is sent: a stake or a pool beyond
+    the test accounts' balances is a config error, not a revert after deployment."""
     import ape
 
+    from qfl.config import ConfigError, required_eth, wei_to_eth
+
+    n = cfg.n_clients + 1
+    need = required_eth(cfg, gas_price_wei=int(ape.chain.provider.gas_price or 0) or 10**9)
     base = list(ape.accounts.test_accounts)
     accounts = base[:n]
+    generated = max(0, n - len(base))
+    grant = 2 * need.client_wei  # what each generated client gets: its needs with a margin for gas prices
+    sponsor_needs = need.sponsor_wei + generated * grant
+    if base[0].balance < sponsor_needs:
+        raise ConfigError(
+            f"protocol.fund_eth / stake_eth: the test sponsor holds {wei_to_eth(base[0].balance)} ETH but the "
+            f"pool and {generated} generated clients need {wei_to_eth(sponsor_needs)} ETH: lower them"
+        )
+    poorest = min(accounts[1:], key=lambda a: a.balance)
+    if poorest.balance < need.client_wei:
+        raise ConfigError(
+            f"protocol.stake_eth: a test account holds {wei_to_eth(poorest.balance)} ETH but a client needs "
+            f"{wei_to_eth(need.client_wei)} ETH (stake plus gas): lower protocol.stake_eth"
+        )
     while len(accounts) < n:
         extra = ape.accounts.test_accounts.generate_test_account()
-        base[0].transfer(extra, 50 * WEI)
+        base[0].transfer(extra, grant)
         accounts.append(extra)
     return accounts
 
