@@ -65,6 +65,11 @@ test: lint test-contracts test-anvil test-python
 reliability: deps $(STAMPS)/contracts
 	$(BIN)/python -m pytest tests/python -m fault --reliability-table docs/reliability.md
 
+# The fuzz targets (hypothesis) over the weight codec and the CID parser, at length (20000 examples a test;
+# FUZZ_EXAMPLES=N to change; an hour a test at most); `make test` runs them briefly (profile "ci", 200).
+fuzz: deps
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest tests/python/fuzz --timeout=3600
+
 demo: deps $(STAMPS)/contracts
 	$(BIN)/qflchain demo
 

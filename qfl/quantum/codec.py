@@ -8,6 +8,7 @@ Layout (all little-endian):
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +24,8 @@ DTYPES: dict[str, tuple[int, np.dtype]] = {
 }
 _CODES = {code: name for name, (code, _) in DTYPES.items()}
 _FIXED = struct.Struct("<4sBBBB32s")
+_F32_MAX = float(np.finfo(np.float32).max)
+_MAX_NDIM = 32  # numpy 1.x arrays have at most 32 dimensions; every node must read every blob
 
 WeightDtype = Literal["float32", "float16", "int8"]
 
@@ -43,13 +46,18 @@ class DecodedWeights:
 def _quantize(params: np.ndarray, dtype: str) -> tuple[np.ndarray, float]:
     if dtype == "int8":
         peak = float(np.max(np.abs(params))) if params.size else 0.0
-        scale = float(np.float32(peak / 127.0)) if peak > 0 else 1.0
+        scale = np.float32(peak / 127.0)
+        while 127.0 * float(scale) > _F32_MAX:  # 127 * scale must decode to a finite float32
+            scale = np.nextafter(scale, np.float32(0))
+        # No weight, or weights so small (< 1.5e-36) that the scale would be subnormal, too coarse to round
+        # trip: they are stored as 0 with scale 1.
+        scale = float(scale) if scale >= np.finfo(np.float32).tiny else 1.0
         q = np.clip(np.rint(params.astype(np.float64) / scale), -127, 127).astype(np.int8)
         return q, scale
     wire = DTYPES[dtype][1]
     if dtype == "float16" and params.size and np.max(np.abs(params)) > 65504:
         raise CodecError("weights exceed the float16 range (65504); encode as float32")
-    return params.astype(wire), 0.0
+    return params.astype(wire) + wire.type(0.0), 0.0  # a tiny negative float16 is -0.0: store it as 0.0
 
 
 def encode_weights(params, spec_digest: bytes, dtype: WeightDtype = "float32") -> bytes:
@@ -58,11 +66,12 @@ def encode_weights(params, spec_digest: bytes, dtype: WeightDtype = "float32") -
         raise CodecError(f"dtype={dtype!r} not supported; use one of {sorted(DTYPES)}")
     if not isinstance(spec_digest, bytes | bytearray) or len(spec_digest) != 32:
         raise CodecError("spec_digest must be the 32-byte sha256 from ModelSpec.digest()")
-    arr = np.asarray(params, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 is inf, refused just below
+        arr = np.asarray(params, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
         raise CodecError("weights contain NaN or inf; refuse to publish them")
-    if arr.ndim > 255:
-        raise CodecError(f"too many dimensions ({arr.ndim})")
+    if arr.ndim > _MAX_NDIM:
+        raise CodecError(f"too many dimensions ({arr.ndim}); weights have at most {_MAX_NDIM}")
     arr = arr + np.float32(0.0)  # -0.0 + 0.0 == +0.0: one byte pattern per value
     payload, scale = _quantize(arr, dtype)
     header = _FIXED.pack(MAGIC, VERSION, DTYPES[dtype][0], arr.ndim, 0, bytes(spec_digest))
@@ -86,6 +95,8 @@ def decode_weights(data: bytes) -> DecodedWeights:
         raise CodecError(f"unknown dtype code {code}")
     if reserved != 0:
         raise CodecError("reserved header byte must be 0")
+    if ndim > _MAX_NDIM:
+        raise CodecError(f"ndim={ndim} exceeds {_MAX_NDIM} dimensions: not a weight blob this node can read")
     off = _FIXED.size
     need = off + 4 * ndim + 4
     if len(data) < need:
@@ -94,16 +105,19 @@ def decode_weights(data: bytes) -> DecodedWeights:
     (scale,) = struct.unpack_from("<f", data, off + 4 * ndim)
     name = _CODES[code]
     wire = DTYPES[name][1]
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)  # exact: a declared shape must not wrap around to match a short payload
     if len(data) - need != count * wire.itemsize:
         raise CodecError(
             f"payload is {len(data) - need} bytes but shape {shape} of {name} needs {count * wire.itemsize}"
         )
+    if math.prod(d for d in shape if d) * 8 > np.iinfo(np.intp).max:  # float64 temporaries must be possible
+        raise CodecError(f"shape {shape} is too large for an array: not a weight blob this node can read")
     raw = np.frombuffer(data, dtype=wire, count=count, offset=need).reshape(shape)
     if name == "int8":
         if not (np.isfinite(scale) and scale > 0):
             raise CodecError(f"int8 scale must be a positive finite float, got {scale}")
-        params = (raw.astype(np.float64) * scale).astype(np.float32)
+        with np.errstate(over="ignore"):  # an overflow is inf, rejected below
+            params = np.asarray((raw.astype(np.float64) * scale).astype(np.float32))
     else:
         if scale != 0.0:
             raise CodecError(f"scale must be 0 for {name}, got {scale}")

@@ -9,16 +9,26 @@ import multihash
 from qfl.storage.errors import InvalidCID
 
 DIGEST_SIZE = 32
+# Longer than any CID this store maps (a sha2-256 dag-pb CIDv1 is at most 289 characters, in base2): longer
+# strings are refused before multibase decoding, which is quadratic in the length (100 kB took minutes).
+MAX_CID_CHARS = 512
 
 
 def _parse(cid: str):
     """Parse a CID string with py-cid, mapping every failure to InvalidCID."""
     if not isinstance(cid, str) or not cid:
-        raise InvalidCID(f"CID must be a non-empty string, got {cid!r}")
+        raise InvalidCID(f"CID must be a non-empty string, got {cid!r:.80}")
+    if len(cid) > MAX_CID_CHARS:
+        raise InvalidCID(
+            f"{cid!r:.80} is {len(cid)} characters, longer than any CID ({MAX_CID_CHARS}); "
+            "expected a CIDv0 like 'Qm...'"
+        )
     try:
         return pycid.make_cid(cid.strip())
     except Exception as exc:  # py-cid raises ValueError/KeyError/TypeError on garbage
-        raise InvalidCID(f"{cid!r} is not a valid CID ({exc}); expected a CIDv0 like 'Qm...'") from exc
+        raise InvalidCID(
+            f"{cid!r:.80} is not a valid CID ({exc!s:.120}); expected a CIDv0 like 'Qm...'"
+        ) from exc
 
 
 def validate_cid(cid: str) -> str:
@@ -27,16 +37,16 @@ def validate_cid(cid: str) -> str:
     if parsed.version == 1:
         if parsed.codec != "dag-pb":
             raise InvalidCID(
-                f"{cid!r} is a CIDv1 with codec {parsed.codec!r}; only dag-pb content maps to a CIDv0 "
+                f"{cid!r:.80} is a CIDv1 with codec {parsed.codec!r}; only dag-pb content maps to a CIDv0 "
                 "(add the bytes with `ipfs add --cid-version=0`)"
             )
     try:
         mh = multihash.decode(bytes(parsed.multihash))
     except Exception as exc:
-        raise InvalidCID(f"{cid!r} carries a malformed multihash ({exc})") from exc
+        raise InvalidCID(f"{cid!r:.80} carries a malformed multihash ({exc!s:.120})") from exc
     if mh.func != multihash.Func.sha2_256 or len(mh.digest) != DIGEST_SIZE:
         raise InvalidCID(
-            f"{cid!r} uses multihash {getattr(mh.func, 'name', mh.func)} with a {len(mh.digest)}-byte digest; "
+            f"{cid!r:.80} uses multihash {getattr(mh.func, 'name', mh.func)} with a {len(mh.digest)}-byte digest; "
             "only sha2-256 (32 bytes) CIDs are supported"
         )
     return digest_to_cid(mh.digest)

@@ -68,7 +68,9 @@ def pytest_sessionfinish(session, exitstatus):
         "|---|---|---:|---|---|",
     ]
     for (area, fault, outcome), row in sorted(rows.items()):
-        shown = outcome if not row["failed"] else f"FAILED in {row['failed']} of {row['failed'] + row['passed']}"
+        shown = (
+            outcome if not row["failed"] else f"FAILED in {row['failed']} of {row['failed'] + row['passed']}"
+        )
         tests = ", ".join(f"`{t}`" for t in sorted(row.get("tests", ())))
         lines.append(f"| {area} | {fault} | {row['tries']} | {shown} | {tests} |")
     target = Path(path)
