@@ -132,7 +132,7 @@ def run_in_process(
     import ape
     from rich.console import Console
 
-    from qfl.chain.checkpoint import reset_chain, restore_chain
+    from qfl.chain.checkpoint import restore_chain
     from qfl.report import RunReport, write_results
     from qfl.sim import (
         ResumeError,
@@ -186,7 +186,6 @@ def run_in_process(
                 )
             else:
                 state = folder.start(cfg, config_file, chain, reproducible)
-                reset_chain()  # from genesis, as in a new process: the same addresses, the same draws
                 with console.status("deploying the federation and registering clients..."):
                     sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=salt_seed)
                     report = sim.initial_report()

@@ -384,12 +384,14 @@ def build_in_process(
     """
     import ape
 
+    from qfl.chain.checkpoint import reset_chain
     from qfl.deployment import make_node
     from qfl.toolchain import project as ape_project
 
     test_set, parts = load_federated_data(cfg)
     project = ape_project()
     if resume is None:
+        reset_chain()  # in-process chain from genesis, as in a new process: the same addresses and draws
         accounts = _test_accounts(cfg)
         federation, spec = deploy_from_config(cfg, project, accounts[0], store, test_set.n_classes)
     else:
