@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import tempfile
 import urllib.request
@@ -38,14 +39,32 @@ def open_content_store(address: str):
     return EmbeddedStore(Path(address))
 
 
+# A path segment of a URL that looks like an API key: 16+ characters with a digit, or 24+ of any kind (Infura
+# `/v3/<32 hex>`, Alchemy `/v2/<32 chars>`, Ankr `/eth/<64 hex>`, QuickNode `/<40 hex>/`). Words such as
+# `v3`, `rpc` or `ethereum-sepolia` stay.
+_KEY_SEGMENT = re.compile(r"^(?=.*[0-9]).{16,}$|^.{24,}$")
+_URL_IN = re.compile(r"^(?P<prefix>.*?)(?P<url>[A-Za-z][A-Za-z0-9+.-]*://.*)$", re.DOTALL)
+REDACTED = "***"
+
+
 def public_address(address: str) -> str:
-    """A store address fit to write into a committed file: a URL loses its user, password and query."""
-    if not address.startswith(("http://", "https://")):
+    """`address` fit to write into a file others read: every URL in it (alone, or as the provider of an ape
+    choice `ecosystem:network:URL`) loses its user, password, query and fragment, and each path segment that
+    looks like an API key (_KEY_SEGMENT) becomes `***`. Anything that is not a URL is kept as it is."""
+    match = _URL_IN.match(address)
+    if match is None:
         return address
-    parts = urlsplit(address)
+    parts = urlsplit(match["url"])
     host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no port to keep
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    path = "/".join(REDACTED if _KEY_SEGMENT.match(seg) else seg for seg in parts.path.split("/"))
+    return match["prefix"] + urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def check_account(name: str) -> None:
@@ -101,9 +120,12 @@ deployments_option = click.option(
 
 
 def deployment_file(directory: Path, provider) -> Path:
-    """`<directory>/<ecosystem>-<network>.json` for the network `provider` is connected to."""
+    """`<directory>/<chain id>.json` for the chain `provider` is connected to (what an outside client looks
+    up). A record of an older version, `<ecosystem>-<network>.json`, is still used when it is the only one."""
     network = provider.network
-    return Path(directory) / f"{network.ecosystem.name}-{network.name}.json"
+    keyed = Path(directory) / f"{int(provider.chain_id)}.json"
+    legacy = Path(directory) / f"{network.ecosystem.name}-{network.name}.json"
+    return legacy if not keyed.is_file() and legacy.is_file() else keyed
 
 
 def read_deployment(path: Path) -> dict:
@@ -128,18 +150,60 @@ def has_code(address: str) -> bool:
     return len(ape.chain.provider.get_code(address)) > 0
 
 
+def connected_choice() -> str:
+    """The ape network choice of the connected provider (a custom URL provider: its URL)."""
+    import ape
+
+    try:
+        return ape.chain.provider.network_choice
+    except Exception:  # an ad-hoc network without a connection string
+        return ape.chain.provider.network.choice
+
+
+def deployment_record(federation, block, tx: str | None, sponsor, store: str, network_choice: str) -> dict:
+    """What a deployment record holds, none of it secret: chain id, ape network, the --network given with any
+    key or credential removed (public_address), address, block, model spec and initial model CIDs, store.
+
+    `block` is an ape block (or a block number); `federation` a qfl.chain.Federation just deployed."""
+    import ape
+
+    from qfl.storage import digest_to_cid
+
+    if isinstance(block, int):
+        block = ape.chain.blocks[block]
+    network = ape.chain.provider.network
+    return {
+        "address": federation.address,
+        "block": int(block.number),
+        "block_hash": block.hash.to_0x_hex(),
+        "deployed_at": int(block.timestamp),
+        "tx": tx,
+        "chain_id": int(ape.chain.chain_id),
+        "ecosystem": network.ecosystem.name,
+        "network": network.name,
+        "network_choice": public_address(network_choice),
+        "sponsor": str(sponsor.address),
+        "model_spec": digest_to_cid(federation.model_spec()),
+        "initial_model": digest_to_cid(federation.global_model(0)),
+        "store": public_address(store),
+    }
+
+
 def deploy_and_record(
     cfg: ExperimentConfig,
     config_path: Path,
     sponsor,
     store_address: str,
     record_path: Path | None,
+    network_choice: str | None = None,
 ) -> dict:
-    """Publish spec + initial weights, deploy and fund a federation, write its record (if a path is given)."""
+    """Publish spec + initial weights, deploy and fund a federation, write its record (if a path is given).
+
+    `network_choice` is the --network given (recorded through public_address: never a key); by default the
+    connected network's ape choice."""
     import ape
 
     from qfl.sim import deploy_from_config, load_federated_data
-    from qfl.storage import digest_to_cid
     from qfl.toolchain import project
 
     content = open_content_store(store_address)
@@ -151,25 +215,20 @@ def deploy_and_record(
         block = ape.chain.blocks[federation.from_block]
     else:
         block = ape.chain.blocks[creation.block] if creation else ape.chain.blocks.head
-    network = ape.chain.provider.network
-    record = {
-        "address": federation.address,
-        "block": int(block.number),
-        "block_hash": block.hash.to_0x_hex(),
-        "deployed_at": int(block.timestamp),
-        "tx": creation.txn_hash if creation else None,
-        "chain_id": int(ape.chain.chain_id),
-        "ecosystem": network.ecosystem.name,
-        "network": network.name,
-        "provider": ape.chain.provider.name,
-        "config": str(config_path),
-        "config_name": cfg.name,
-        "sponsor": str(sponsor.address),
-        "model_spec": digest_to_cid(federation.model_spec()),
-        "initial_model": digest_to_cid(federation.global_model(0)),
-        "store": public_address(store_address),
-        "rounds": cfg.protocol.rounds,
-    }
+    record = deployment_record(
+        federation,
+        block,
+        creation.txn_hash if creation else None,
+        sponsor,
+        store_address,
+        network_choice or connected_choice(),
+    )
+    record.update(
+        provider=ape.chain.provider.name,
+        config=str(config_path),
+        config_name=cfg.name,
+        rounds=cfg.protocol.rounds,
+    )
     if record_path is not None:
         atomic_write_json(record_path, record)
     return record
@@ -403,6 +462,7 @@ def require_federation(record: dict, path: Path, network: str) -> None:
     recorded = record.get("network", "")
     if record.get("ecosystem"):  # a record of `ape run deploy`
         recorded = f"{record['ecosystem']}:{recorded}"
+    recorded = record.get("network_choice") or recorded  # the --network given (keys removed)
     if ape.chain.provider.name == "test":
         hint = (
             "ethereum:local:test is a fresh in-process chain in every command; pass the --network the "

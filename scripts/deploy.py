@@ -1,6 +1,6 @@
 """`ape run deploy --config configs/X.yaml --network ...`: publish the model, deploy and fund a federation.
 
-The record lands in deployments/<ecosystem>-<network>.json (written atomically, one file per network), where
+The record lands in deployments/<chain id>.json (written atomically, one file per chain), where
 `ape run round`, `ape run status` and `qflchain node --deployment ...` find it.
 """
 

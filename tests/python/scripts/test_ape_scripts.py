@@ -50,7 +50,7 @@ def test_round_and_status_on_the_in_process_chain(tmp_path: Path):
     store = ["--store", str(tmp_path / "store")]
 
     out = ape_run("deploy", *common, "--config", CONFIG, *store)
-    record = json.loads((deployments / "ethereum-local.json").read_text())
+    record = json.loads((deployments / "1337.json").read_text())
     assert record["config"] == CONFIG and record["provider"] == "test"
     assert f"federation {record['address']} deployed" in out
 
@@ -87,7 +87,7 @@ def test_deploy_round_status_on_anvil_by_url(anvil: Anvil, tmp_path: Path):
     common = ["--network", network_choice(anvil.url), "--deployments", str(deployments)]
 
     ape_run("deploy", *common, "--config", CONFIG, "--store", str(tmp_path / "store"))
-    record = json.loads((deployments / "ethereum-local.json").read_text())
+    record = json.loads((deployments / "1337.json").read_text())
     assert record["chain_id"] == 1337 and record["store"] == str(tmp_path / "store")
 
     # No --config and no --store: both come from the record.
