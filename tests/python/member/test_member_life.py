@@ -17,27 +17,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from small_configs import LONG_PERIODS, small_config
 
 from qfl.multiproc import Anvil, network_choice
 from qfl.toolchain import configure_environment
 
-CONFIG = {
-    "name": "member-life",
-    "n_clients": 2,
-    "seed": 1,
-    "model": {"n_qubits": 2, "n_layers": 1, "encoding": "angle", "ansatz": "hea"},
-    "data": {"dataset": "digits01", "split": "iid", "seed": 1},
-    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.1, "optimizer": "adam"},
-    "protocol": {
-        "rounds": 1,
-        "committee_size": 3,
-        "commit_seconds": 3600,
-        "reveal_seconds": 3600,
-        "vote_seconds": 3600,
-        "attest_seconds": 3600,
-    },
-    "aggregation": "reputation_weighted_fedavg",
-}
+CONFIG = small_config("member-life", 2, n_qubits=2, protocol=LONG_PERIODS)
 WEI = 10**18
 
 

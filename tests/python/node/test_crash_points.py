@@ -17,6 +17,7 @@ import os
 import time
 
 import pytest
+from small_configs import small_config
 
 from qfl.config import ExperimentConfig
 from qfl.toolchain import configure_environment
@@ -37,15 +38,7 @@ POINTS = {  # crash point -> what the node had just done
     "settle-seat": "settling its committee seat",
     "withdraw": "withdrawing its reward",
 }
-CFG = {
-    "name": "crash-points",
-    "n_clients": 4,
-    "seed": 1,
-    "model": {"n_qubits": 4, "n_layers": 1, "encoding": "angle", "ansatz": "hea"},
-    "data": {"dataset": "digits01", "split": "iid", "seed": 1},
-    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.1, "optimizer": "adam"},
-    "protocol": {"rounds": 1, "committee_size": 3, "stake_eth": 2.0, "fund_eth": 5.0},
-}
+CFG = small_config("crash-points", 4, protocol={"stake_eth": 2.0, "fund_eth": 5.0})
 
 
 @pytest.fixture(scope="module")

@@ -15,28 +15,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from small_configs import LONG_PERIODS, small_config
 
 from qfl.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
 from qfl.toolchain import PROJECT_ROOT, configure_environment
 
 N = 2
-CONFIG = {
-    "name": "rpc-restart",
-    "n_clients": N,
-    "seed": 1,
-    "model": {"n_qubits": 4, "n_layers": 1, "encoding": "angle", "ansatz": "hea"},
-    "data": {"dataset": "digits01", "split": "iid", "seed": 1},
-    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.1, "optimizer": "adam"},
-    "protocol": {
-        "rounds": 2,
-        "committee_size": 3,
-        "commit_seconds": 3600,
-        "reveal_seconds": 3600,
-        "vote_seconds": 3600,
-        "attest_seconds": 3600,
-    },
-    "aggregation": "reputation_weighted_fedavg",
-}
+CONFIG = small_config("rpc-restart", N, rounds=2, protocol=LONG_PERIODS)
 DOWN_SECONDS = 4.0
 
 

