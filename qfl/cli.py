@@ -244,7 +244,7 @@ def _print_summary(console, report) -> None:
     rounds.add_row("init", f"{report.initial_accuracy:.3f}", *[""] * (len(columns) + 2))
     for r in report.rounds:
         rounds.add_row(
-            str(r.round + 1),
+            str(r.round),
             f"{r.accuracy:.3f}",
             str(r.accepted),
             str(r.rejected),

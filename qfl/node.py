@@ -279,7 +279,7 @@ class Node:
         return PendingUpdate(**json.loads(path.read_text()))
 
     def _save_pending(self, pending: PendingUpdate) -> None:
-        atomic_write_json(self._pending_path(pending.round), asdict(pending))
+        atomic_write_json(self._pending_path(pending.round), asdict(pending), private=True)  # holds the salt
 
     def load_vote(self, round_: int) -> PendingVote | None:
         path = self._vote_path(round_)
@@ -527,7 +527,9 @@ class Node:
         resumed = vote is not None
         if vote is None:
             vote = PendingVote(view.round, self.score(view).hex(), self._salt("vote", view.round))
-            atomic_write_json(self._vote_path(view.round), asdict(vote))  # before the commitment leaves
+            atomic_write_json(
+                self._vote_path(view.round), asdict(vote), private=True
+            )  # before the commitment
             crash_point("vote-saved", view.round)
         commitment = make_vote_commitment(
             bytes.fromhex(vote.scores), bytes.fromhex(vote.salt[2:]), self.address, view.round

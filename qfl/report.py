@@ -15,7 +15,7 @@ from qfl.atomic import atomic_write_text
 class RoundRecord:
     """What one round did, as measured by the simulator."""
 
-    round: int
+    round: int  # 1-based, as on chain and on the console (0 is the initial model)
     accuracy: float
     loss: float
     accepted: int
@@ -127,19 +127,21 @@ def _plot(report: RunReport, out_dir: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    rounds = [0] + [r.round + 1 for r in report.rounds]
+    rounds = [0] + [r.round for r in report.rounds]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].plot(rounds, [report.initial_accuracy] + [r.accuracy for r in report.rounds], marker="o")
     axes[0].set(title="global model test accuracy", xlabel="round", ylabel="accuracy", ylim=(0, 1.02))
-    xs = [r.round + 1 for r in report.rounds]
+    xs = [r.round for r in report.rounds]
     stacked = [0] * len(report.rounds)
-    for label, key in (
-        ("accepted", "accepted"),
-        ("rejected (slashed)", "rejected"),
-        ("undecided", "undecided"),
-    ):
-        values = [getattr(r, key) for r in report.rounds]
+    counts = {
+        "accepted": [r.accepted for r in report.rounds],
+        "honest rejected (slashed)": [r.rejected - r.attackers_rejected for r in report.rounds],
+        "attackers rejected (slashed)": [r.attackers_rejected for r in report.rounds],
+        "undecided": [r.undecided for r in report.rounds],
+    }
+    for label, values in counts.items():
         axes[1].bar(xs, values, bottom=stacked, label=label)
         stacked = [b + v for b, v in zip(stacked, values, strict=True)]
     axes[1].set(title="updates per round", xlabel="round")
@@ -152,10 +154,13 @@ def _plot(report: RunReport, out_dir: Path) -> list[Path]:
     }
     bottom = [0.0] * len(report.rounds)
     for label, values in parts.items():
-        axes[2].bar([r.round + 1 for r in report.rounds], values, bottom=bottom, label=label)
+        axes[2].bar([r.round for r in report.rounds], values, bottom=bottom, label=label)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     axes[2].set(title="wall time per round (s)", xlabel="round")
     axes[2].legend()
+    for ax in axes:  # rounds are whole numbers
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"{report.name}: {len(report.rounds)} rounds")
     fig.tight_layout()
     path = out_dir / "rounds.png"
     fig.savefig(path, dpi=110)

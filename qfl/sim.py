@@ -271,7 +271,7 @@ class Simulation:
             metrics = evaluate(self.spec, global_params, X_test, y_test)
             timers = {k: after[k] - before[k] for k in ("train", "store", "chain")}
             record = RoundRecord(
-                round=round_ - 1,
+                round=round_,
                 accuracy=float(metrics["accuracy"]),
                 loss=float(metrics["loss"]),
                 accepted=outcomes.count(TrainerOutcome.ACCEPTED),

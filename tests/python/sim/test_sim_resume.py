@@ -111,7 +111,7 @@ def test_ctrl_c_keeps_finished_rounds_and_resume_continues_the_same_federation(r
     assert len(lines) == 1, interrupted.stderr
     assert lines[0].startswith("stopped by Ctrl-C: 1 of 2 rounds done")
     assert lines[0].endswith(f"resume with: qflchain simulate {runs['config']} --out {stopped} --resume")
-    assert runs["kept"]["rounds"] == ["0"]  # round 1 on disk
+    assert runs["kept"]["rounds"] == ["1"]  # round 1 on disk
     state = runs["kept"]["state"]
     assert state["rounds_done"] == 1 and not state["finished"] and state["seed"] == 7
     assert state["chain"] == "test" and state["git_commit"] and (stopped / "config.yaml").exists()
@@ -119,7 +119,7 @@ def test_ctrl_c_keeps_finished_rounds_and_resume_continues_the_same_federation(r
     resumed = runs["resumed"]
     assert resumed.exit_code == 0, resumed.stderr
     assert f"federation {state['federation']['address']}: resuming after round 1" in resumed.stdout
-    assert rounds_on_disk(stopped) == ["0", "1"]
+    assert rounds_on_disk(stopped) == ["1", "2"]
     final = json.loads((stopped / "state.json").read_text())
     assert final["finished"] and final["federation"] == state["federation"]
     report = json.loads((stopped / "report.json").read_text())
@@ -195,5 +195,5 @@ def test_a_revert_mid_run_keeps_finished_rounds(runs, tmp_path, monkeypatch):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "AlreadyRegistered" in lines[0], result.stderr
     assert "1 of 2 rounds done" in lines[0] and lines[0].endswith("--resume")
-    assert rounds_on_disk(out) == ["0"]
+    assert rounds_on_disk(out) == ["1"]
     assert json.loads((out / "state.json").read_text())["rounds_done"] == 1
