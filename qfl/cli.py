@@ -13,7 +13,7 @@ import click
 from qfl.atomic import atomic_write_json
 from qfl.config import ExperimentConfig
 from qfl.deployment import load_experiment, open_content_store, read_deployment, resolve_account
-from qfl.toolchain import PROJECT_ROOT, configure_environment, project
+from qfl.toolchain import CHAINS, PROJECT_ROOT, configure_environment, project
 
 DEMO_CONFIG = PROJECT_ROOT / "configs" / "demo.yaml"
 
@@ -104,9 +104,6 @@ def main(verbose: bool) -> None:
         logger.set_level("WARNING")  # the progress lines say what happened; ape would add one per transaction
 
 
-CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
-
-
 def run_in_process(
     cfg: ExperimentConfig,
     out_dir: Path,
@@ -129,83 +126,41 @@ def run_in_process(
     import shlex
     import traceback
 
-    import ape
     from rich.console import Console
 
-    from qfl.chain.checkpoint import restore_chain
-    from qfl.report import RunReport, write_results
-    from qfl.sim import (
-        ResumeError,
-        RunFolder,
-        build_in_process,
-        hold_interrupts,
-        interrupts_raise,
-        salt_seed_for,
-    )
-    from qfl.storage import EmbeddedStore
+    from qfl.report import write_results
+    from qfl.sim import ResumeError, RunFolder, execute_run, plan_run
 
     console = Console()
-    folder = RunFolder(out_dir)
-    state = None
     try:
-        if resume:
-            state = folder.resumable(cfg, chain)
-            if reproducible is not None and reproducible != state["reproducible"]:
-                mode = "reproducible salts" if state["reproducible"] else "--random-salts"
-                raise ResumeError(f"cannot resume {out_dir}: it was started with {mode}")
-        elif not fresh and (old := folder.unfinished()):
-            raise ResumeError(
-                f"{out_dir} holds an unfinished run ({old['rounds_done']} of {old['rounds_total']} rounds "
-                "done): continue it with --resume, or delete the folder to start over"
-            )
+        plan = plan_run(
+            cfg,
+            out_dir,
+            chain=chain,
+            resume=resume,
+            reproducible=reproducible,
+            fresh=fresh,
+            config_file=config_file,
+        )
     except ResumeError as exc:
         raise click.ClickException(str(exc)) from None
-    chain = state["chain"] if state else chain or "test"
-    reproducible = state["reproducible"] if state else reproducible is not False
-    salt_seed = salt_seed_for(cfg.seed) if reproducible else None
     config_shown = config_file if config_file is not None else out_dir / "config.yaml"
     resume_command = shlex.join(
         ["qflchain", "simulate", str(config_shown), "--out", str(out_dir)]
-        + (["--chain", chain] if chain != "test" else [])
-        + (["--random-salts"] if not reproducible else [])
+        + (["--chain", plan.chain] if plan.chain != "test" else [])
+        + (["--random-salts"] if not plan.reproducible else [])
         + ["--resume"]
     )
-    store = EmbeddedStore(folder.store_dir)
     started = time.perf_counter()
     try:
-        with ape.networks.parse_network_choice(CHAINS[chain]), interrupts_raise():
-            if state is not None:
-                with console.status("restoring the chain and the federation..."):
-                    restore_chain(folder.path / state["chain_checkpoint"])
-                    folder.prune_node_state(state["rounds_done"])
-                    sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=salt_seed, resume=state)
-                    report = RunReport.from_json(state["report"])
-                console.print(
-                    f"federation {sim.federation.address}: resuming after round {state['rounds_done']} of "
-                    f"{cfg.protocol.rounds} from {out_dir}"
-                )
-            else:
-                state = folder.start(cfg, config_file, chain, reproducible)
-                with console.status("deploying the federation and registering clients..."):
-                    sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=salt_seed)
-                    report = sim.initial_report()
-                    state = folder.checkpoint(state, sim, report)  # resumable from the deployment on
-                console.print(
-                    f"federation {sim.federation.address}: {cfg.n_clients} clients "
-                    f"({len(cfg.attackers())} malicious), {cfg.protocol.rounds} rounds, "
-                    f"{sim.spec.n_qubits}-qubit {sim.spec.ansatz} model, aggregation {cfg.aggregation}"
-                )
-            sim.progress = lambda line: console.print(f"[{time.perf_counter() - started:6.1f}s] {line}")
-
-            def saved(partial: RunReport) -> None:
-                nonlocal state
-                with hold_interrupts():
-                    state = folder.checkpoint(state, sim, partial)
-                    write_results(partial, out_dir, plots=False)
-
-            with console.status("playing rounds (the first one compiles the circuits)..."):
-                report = sim.run(report, on_round=saved)
+        report = execute_run(
+            plan,
+            progress=lambda line: console.print(f"[{time.perf_counter() - started:6.1f}s] {line}"),
+            notice=console.print,
+            stage=console.status,
+        )
     except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - every stop ends in the same one line
+        folder = RunFolder(out_dir)
         saved_state = folder.read_state() or {}
         done, total = saved_state.get("rounds_done", 0), cfg.protocol.rounds
         if isinstance(exc, KeyboardInterrupt):
@@ -480,6 +435,14 @@ def deploy(config_path: Path, network: str | None, account: str, store: str, out
     "--poll", type=float, default=0.2, show_default=True, help="seconds between chain reads when idle"
 )
 @click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="this node's own private .csv/.npz file (see docs/learning.md, Private data per node) instead of "
+    "shard --client-index of the config's dataset",
+)
+@click.option(
     "--max-outage",
     type=float,
     default=600.0,
@@ -495,6 +458,7 @@ def node(
     store: str,
     state_dir: Path,
     poll: float,
+    data_path: Path | None,
     max_outage: float,
 ) -> None:
     """Run one participant until the federation's last round is done (restart it any time: it resumes)."""
@@ -512,13 +476,32 @@ def node(
             f"--client-index {client_index} outside 0..{cfg.n_clients - 1} of {config_path}"
         )
     content = open_content_store(store)
-    _, parts = load_federated_data(cfg)
+    if data_path is not None:  # only this node's own file: nothing of the config's shared dataset is read
+        from qfl.data.private import PrivateDataError, check_classes, load_private_data
+
+        try:
+            private = load_private_data(data_path, cfg, seed=cfg.data.seed + client_index)
+        except PrivateDataError as exc:
+            raise click.ClickException(str(exc)) from None
+        parts = {client_index: private}
+        click.echo(
+            f"client {client_index}: private data {data_path}: {len(private.y_train)} training, "
+            f"{len(private.y_val)} validation rows",
+            err=True,
+        )
+    else:
+        _, parts = load_federated_data(cfg)
     record = read_deployment(deployment)
     with ape.networks.parse_network_choice(_network(network)):
         _require_federation(record, deployment, network)
         federation = Federation.at(project(), record["address"], record.get("block", 0))
         signer = resolve_account(account)
         spec = load_model_spec(federation, content)
+        if data_path is not None:  # the federation's class count, before anything is staked
+            try:
+                check_classes(private, spec.n_classes, str(data_path))
+            except PrivateDataError as exc:
+                raise click.ClickException(str(exc)) from None
         if ensure_registered(federation, signer, cfg):
             click.echo(f"client {client_index} registered as {signer.address}", err=True)
         participant = make_node(
@@ -767,6 +750,67 @@ def store_get(cid_text: str, store: str, out_path: Path) -> None:
     data = member.fetch(member.open_store(store), store, cid_text)
     member.write_out(out_path, data)
     click.echo(f"{cid_text}: {len(data)} bytes written to {out_path}")
+
+
+# ---------------------------------------------------------------------- private data and the local launcher
+
+
+@main.command("split-data")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+def split_data(config_path: Path, out_dir: Path) -> None:
+    """Write the config's client split as private files OUT/client-<i>.npz (to try `node --data`)."""
+    from qfl.data.private import write_client_files
+
+    paths = write_client_files(load_experiment(config_path), out_dir)
+    click.echo(
+        f"wrote {len(paths)} private data files: {out_dir}/client-0.npz .. client-{len(paths) - 1}.npz"
+    )
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="holds client-<i>.npz (or .csv), one private file per node",
+)
+@click.option("--nodes", type=int, default=None, help="how many nodes (default: the config's n_clients)")
+@click.option(
+    "--out", "out_dir", type=click.Path(path_type=Path), default=Path("runs/launch"), show_default=True
+)
+@click.option(
+    "--split-from-config", is_flag=True, help="first write the config's client split into --data-dir"
+)
+@click.option(
+    "--timeout", type=float, default=3600.0, show_default=True, help="seconds to wait for the nodes"
+)
+def launch(
+    config_path: Path,
+    data_dir: Path,
+    nodes: int | None,
+    out_dir: Path,
+    split_from_config: bool,
+    timeout: float,
+) -> None:
+    """Start anvil, deploy, run one `node --data` process per client, wait, print each round, stop anvil."""
+    from qfl.launcher import LaunchError
+    from qfl.launcher import launch as run_launch
+
+    if nodes is not None and nodes < 2:
+        raise click.BadParameter(f"{nodes}: a federation needs at least 2 nodes", param_hint="--nodes")
+    try:
+        run_launch(config_path, data_dir, out_dir, nodes, split_from_config, timeout, echo=click.echo)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo(
+            f"stopped by Ctrl-C: nodes and anvil stopped; logs in {out_dir}/logs; rerun the same command to "
+            "continue",
+            err=True,
+        )
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

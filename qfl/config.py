@@ -166,6 +166,19 @@ class DataSection(_Strict):
     )
     test_fraction: float = Field(0.25, gt=0, lt=1, description="share of the rows held out as the test set")
     seed: int = Field(0, description="seed of the train/test split, PCA and the client split")
+    feature_range: tuple[float, float] = Field(
+        (0.0, 1.0),
+        description="[lo, hi] every feature of a node's private data file (`qflchain node --data`) lies in; "
+        "each node maps it to angles the same way, so nothing is fitted on pooled data",
+    )
+
+    @field_validator("feature_range")
+    @classmethod
+    def _ordered_range(cls, bounds: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = bounds
+        if not lo < hi:
+            raise ValueError(f"[{lo}, {hi}] is empty: give [lo, hi] with lo < hi")
+        return bounds
 
     @field_validator("dataset")
     @classmethod

@@ -140,8 +140,10 @@ def spawn_node(
     state_dir: Path,
     log_path: Path,
     crash_at: str | None = None,
+    data: Path | None = None,
 ) -> subprocess.Popen:
-    """Start `qflchain node` for client `index` (account test:index+1) as its own process."""
+    """Start `qflchain node` for client `index` (account test:index+1) as its own process; with `data`, on
+    that private file only (`--data`) instead of the config's shard."""
     env = dict(os.environ)
     if crash_at:
         env["QFL_CRASH_AT"] = crash_at
@@ -163,6 +165,7 @@ def spawn_node(
         store,
         "--state-dir",
         str(state_dir / f"client-{index}"),
+        *(["--data", str(data)] if data is not None else []),
     )
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)

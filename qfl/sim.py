@@ -39,6 +39,7 @@ from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, evaluate, train_clients
 from qfl.report import ClientRecord, RoundRecord, RunReport
 from qfl.storage import ContentStore, cid_to_digest, digest_to_cid
+from qfl.toolchain import CHAINS
 
 WEI = 10**18
 # Updates per `settle` transaction: its gas grows with the batch and with the committee (about 50k + 3k per
@@ -692,3 +693,128 @@ class RunFolder:
             if old.name != name:
                 old.unlink()
         return state
+
+
+# ---------------------------------------------------------------------- one whole run, as the CLI and qfl.api do it
+
+# The local chains a run can use (`--chain` / `run_experiment(chain=...)`) and ape's network choice for each.
+
+
+@dataclass
+class RunPlan:
+    """What a run will do, decided before anything is touched (`plan_run`): a new run, or the resume of the
+    saved state in `folder`."""
+
+    cfg: ExperimentConfig
+    folder: RunFolder
+    chain: str  # a key of CHAINS
+    reproducible: bool
+    config_file: Path | None = None
+    state: dict | None = None  # the saved run state to resume from; None for a new run
+
+    @property
+    def salt_seed(self) -> bytes | None:
+        return salt_seed_for(self.cfg.seed) if self.reproducible else None
+
+
+def plan_run(
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    *,
+    chain: str | None = None,
+    resume: bool = False,
+    reproducible: bool | None = None,
+    fresh: bool = True,
+    config_file: Path | None = None,
+) -> RunPlan:
+    """Check what `out_dir` holds against the run asked for; ResumeError (one line) when it cannot be done:
+    nothing to resume, a changed config, chain or salt mode, or (`fresh=False`) a new run over an unfinished
+    one. `chain` and `reproducible` default to test and on for a new run; a resumed run keeps its own."""
+    folder = RunFolder(Path(out_dir))
+    state = None
+    if chain is not None and chain not in CHAINS:
+        raise ValueError(f"unknown chain {chain!r}: one of {', '.join(sorted(CHAINS))}")
+    if resume:
+        state = folder.resumable(cfg, chain)
+        if reproducible is not None and reproducible != state["reproducible"]:
+            mode = "reproducible salts" if state["reproducible"] else "--random-salts"
+            raise ResumeError(f"cannot resume {out_dir}: it was started with {mode}")
+    elif not fresh and (old := folder.unfinished()):
+        raise ResumeError(
+            f"{out_dir} holds an unfinished run ({old['rounds_done']} of {old['rounds_total']} rounds "
+            "done): continue it with --resume, or delete the folder to start over"
+        )
+    return RunPlan(
+        cfg,
+        folder,
+        chain=state["chain"] if state else chain or "test",
+        reproducible=state["reproducible"] if state else reproducible is not False,
+        config_file=config_file,
+        state=state,
+    )
+
+
+def _quiet_stage(message: str):
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def execute_run(
+    plan: RunPlan,
+    *,
+    progress: Callable[[str], None] = lambda line: None,
+    notice: Callable[[str], None] = lambda line: None,
+    stage: Callable[[str], object] = _quiet_stage,
+    save: bool = True,
+) -> RunReport:
+    """Connect to the plan's chain, deploy (or restore) the federation, play every round left; return the
+    report. Prints nothing itself: `progress` gets one line per finished round, `notice` the line saying
+    which federation plays, and `stage(message)` (a context manager) wraps each slow step.
+
+    With `save` (the default) the run folder is checkpointed after the deployment and after every finished
+    round (chain, run state, results so far: resumable, see `RunFolder`); a stop raises whatever stopped it
+    (KeyboardInterrupt included) with every finished round saved. Without `save` the folder only holds the
+    store and node state. The final results are left to the caller (`qfl.report.write_results`)."""
+    import ape
+
+    from qfl.chain.checkpoint import restore_chain
+    from qfl.report import write_results
+    from qfl.storage import EmbeddedStore
+
+    cfg, folder, state = plan.cfg, plan.folder, plan.state
+    store = EmbeddedStore(folder.store_dir)
+    with ape.networks.parse_network_choice(CHAINS[plan.chain]), interrupts_raise():
+        if state is not None:
+            with stage("restoring the chain and the federation..."):
+                restore_chain(folder.path / state["chain_checkpoint"])
+                folder.prune_node_state(state["rounds_done"])
+                sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=plan.salt_seed, resume=state)
+                report = RunReport.from_json(state["report"])
+            notice(
+                f"federation {sim.federation.address}: resuming after round {state['rounds_done']} of "
+                f"{cfg.protocol.rounds} from {folder.path}"
+            )
+        else:
+            if save:
+                state = folder.start(cfg, plan.config_file, plan.chain, plan.reproducible)
+            with stage("deploying the federation and registering clients..."):
+                sim = build_in_process(cfg, store, folder.nodes_dir, salt_seed=plan.salt_seed)
+                report = sim.initial_report()
+                if save:
+                    state = folder.checkpoint(state, sim, report)  # resumable from the deployment on
+            notice(
+                f"federation {sim.federation.address}: {cfg.n_clients} clients "
+                f"({len(cfg.attackers())} malicious), {cfg.protocol.rounds} rounds, "
+                f"{sim.spec.n_qubits}-qubit {sim.spec.ansatz} model, aggregation {cfg.aggregation}"
+            )
+        sim.progress = progress
+
+        def saved(partial: RunReport) -> None:
+            nonlocal state
+            with hold_interrupts():
+                state = folder.checkpoint(state, sim, partial)
+                write_results(partial, folder.path, plots=False)
+
+        with stage("playing rounds (the first one compiles the circuits)..."):
+            return sim.run(report, on_round=saved if save else None)

@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The local chains a whole in-process federation runs on: ape's EthTester, or anvil started by ape-foundry.
+CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
 
 
 def configure_environment(root: Path = PROJECT_ROOT) -> None:

@@ -100,7 +100,9 @@ def test_deploy_round_status_on_anvil_by_url(anvil: Anvil, tmp_path: Path):
         assert federation.current_round() == 1
         view = federation.round_view(1)
         assert view.phase == RoundPhase.DONE
-        assert view.reveal_count == 4 and all(view.accepted)
+        # anvil's random prevrandao draws the committee: an update can stay unvalidated (e.g. every seat
+        # drawn for its own trainer, no quorum), never rejected: the stake check below sees no slash.
+        assert view.reveal_count == 4 and any(view.accepted)
         global_cid = digest_to_cid(federation.global_model(1))
         assert any(federation.global_model(1)) and global_cid != record["initial_model"]
         for name in ACCOUNTS:
