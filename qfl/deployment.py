@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import tempfile
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -306,35 +304,11 @@ URL_SCHEMES = ("http://", "https://", "ws://", "wss://")
 RPC_TIMEOUT = 3.0  # seconds for a JSON-RPC node to answer eth_chainId
 
 
-def _rpc_chain_id(url: str, timeout: float = RPC_TIMEOUT) -> tuple[int | None, str]:
-    """(chain id, "") from the JSON-RPC node at `url`, or (None, why not). A websocket URL only has its port
-    checked (chain id 0: unknown)."""
-    parts = urlsplit(url)
-    if parts.scheme in ("ws", "wss"):
-        try:
-            port = parts.port or (443 if parts.scheme == "wss" else 80)
-            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
-                return 0, ""
-        except (OSError, ValueError) as exc:
-            return None, str(getattr(exc, "strerror", None) or exc)
-    request = urllib.request.Request(
-        url,
-        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return int(json.loads(response.read())["result"], 16), ""
-    except OSError as exc:
-        reason = getattr(exc, "reason", None) or exc
-        return None, str(getattr(reason, "strerror", None) or reason)
-    except (ValueError, KeyError, TypeError) as exc:
-        return None, f"the answer to eth_chainId is not JSON-RPC ({type(exc).__name__})"
-
-
 def _require_rpc(url: str) -> int:
     """The chain id of the node at `url`; a ClickException if nothing answers JSON-RPC there."""
-    chain_id, why = _rpc_chain_id(url)
+    from qfl.multiproc import rpc_chain_id
+
+    chain_id, why = rpc_chain_id(url, RPC_TIMEOUT)
     if chain_id is None:
         port = urlsplit(url).port or 8545
         raise click.ClickException(

@@ -44,7 +44,7 @@ def _eth(wei: int) -> str:
 
 
 def utc_time(timestamp: int) -> str:
-    return _dt.datetime.fromtimestamp(timestamp, _dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _refused(exc: Exception, what: str) -> click.ClickException:

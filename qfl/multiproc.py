@@ -18,11 +18,38 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from qfl.toolchain import PROJECT_ROOT, configure_environment
 
 # ape treats an ad-hoc local RPC URL as chain 1337 and signs for it, so our anvil uses that id.
 LOCAL_CHAIN_ID = 1337
+
+
+def rpc_chain_id(url: str, timeout: float) -> tuple[int | None, str]:
+    """(chain id, "") from the JSON-RPC node at `url`, or (None, why not). A websocket URL only has its port
+    checked (chain id 0: unknown)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("ws", "wss"):
+        try:
+            port = parts.port or (443 if parts.scheme == "wss" else 80)
+            with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+                return 0, ""
+        except (OSError, ValueError) as exc:
+            return None, str(getattr(exc, "strerror", None) or exc)
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(json.loads(response.read())["result"], 16), ""
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return None, str(getattr(reason, "strerror", None) or reason)
+    except (ValueError, KeyError, TypeError) as exc:
+        return None, f"the answer to eth_chainId is not JSON-RPC ({type(exc).__name__})"
 
 
 def free_port() -> int:
@@ -74,18 +101,9 @@ class Anvil:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"anvil exited with code {self.process.returncode} on port {self.port}")
-            try:
-                request = urllib.request.Request(
-                    self.url,
-                    data=json.dumps(
-                        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-                    ).encode(),
-                    headers={"Content-Type": "application/json"},
-                )
-                with urllib.request.urlopen(request, timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.1)
+            if rpc_chain_id(self.url, timeout=1)[0] is not None:
+                return self
+            time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"anvil did not answer on {self.url} within {timeout}s")
 

@@ -515,8 +515,7 @@ class Federation:
                 self._estimate_block = None  # a node without a pending block: its default
                 return self._prepare(name, method, args, address, value)
             raise FederationError(name, "Rejected", message=_rpc_message(exc)) from exc
-        gas = int(estimate * self.gas_multiplier) + self.GAS_EXTRA
-        return tx, max(21_000, min(gas, self.GAS_CAP))
+        return tx, _gas_limit(estimate, self.gas_multiplier, self.GAS_EXTRA)
 
     def _sign_and_send(
         self, name: str, flight: _InFlight, sender: Any, call: tuple, tx: dict, gas: int, fresh: bool = False
@@ -1040,6 +1039,12 @@ def _proposals(events: Sequence[FederationEvent], committee: Sequence[str], seat
     )
 
 
+def _gas_limit(estimate: int, multiplier: float, extra: int) -> int:
+    """The gas a transaction declares on a node: its estimate with the margin, within [21,000, GAS_CAP]."""
+    gas = int(estimate * multiplier) + extra
+    return max(21_000, min(gas, Federation.GAS_CAP))
+
+
 def _hash_of(receipt: Any) -> str:
     return HexBytes(receipt["transactionHash"]).to_0x_hex()
 
@@ -1067,8 +1072,7 @@ def deploy_federation(project: Any, sender: Any, params: FederationParams, fund_
             estimate = int(sender.provider.web3.eth.estimate_gas(tx))
         except Web3ContractLogicError as exc:
             raise _custom_error("deploy", exc, container.contract_type) from exc
-        gas = int(estimate * Federation.GAS_MULTIPLIER) + Federation.GAS_EXTRA
-        kwargs["gas_limit"] = min(gas, Federation.GAS_CAP)
+        kwargs["gas_limit"] = _gas_limit(estimate, Federation.GAS_MULTIPLIER, Federation.GAS_EXTRA)
     try:
         contract = sender.deploy(project.QFLFederation, params.as_tuple(), **kwargs)
     except ContractLogicError as exc:
