@@ -43,6 +43,7 @@ $(STAMPS)/contracts: $(CONTRACT_SOURCES) $(STAMPS)/python $(STAMPS)/npm
 lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports  # the package's layers: imports point down only (pyproject [tool.importlinter])
 	npx --no-install solhint --max-warnings 0 'contracts/**/*.sol'
 	$(BIN)/python tools/slither_lint.py  # slither, every finding triaged in contracts/SLITHER.md
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qfl.config import ExperimentConfig
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.config import ExperimentConfig
 
 OUT = Path(__file__).parent / "results" / "rounds.md"
 
@@ -71,7 +71,7 @@ def in_process(cfg: ExperimentConfig, folder: Path, network: str) -> dict:
     """Play cfg with every client in this process; per-round split from the simulator's run report."""
     import ape
 
-    from qfl.sim import build_in_process
+    from qfl.orchestration.sim import build_in_process
     from qfl.storage import EmbeddedStore
 
     store = EmbeddedStore(folder / "store")
@@ -101,8 +101,8 @@ def multi_process(cfg: ExperimentConfig, folder: Path) -> dict:
     import yaml
 
     from qfl.chain import Federation, RoundPhase
-    from qfl.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
-    from qfl.toolchain import project
+    from qfl.chain.toolchain import project
+    from qfl.orchestration.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
 
     config_path = folder / "config.yaml"
     config_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))

@@ -5,7 +5,7 @@
     report = run_experiment("configs/demo.yaml")          # a RunReport; nothing printed
     [(r.round, r.accuracy) for r in report.rounds]
 
-`run_experiment` plays the same run as `qflchain simulate` (the same core, qfl.sim.plan_run/execute_run): the
+`run_experiment` plays the same run as `qflchain simulate` (the same core, qfl.orchestration.sim.plan_run/execute_run): the
 in-process chain (or anvil) and the embedded store, every client in this process. It prints nothing unless
 given a `progress` callback, and raises exceptions instead of exiting: ConfigError for a config that cannot be
 used, ResumeError for a run folder that cannot be resumed, and whatever stopped a run (KeyboardInterrupt
@@ -24,9 +24,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from qfl.config import ConfigError, ExperimentConfig, load_config, problem_lines
-from qfl.report import ClientRecord, RoundRecord, RunReport, write_results
-from qfl.sim import CHAINS, ResumeError
+from qfl.orchestration.config import ConfigError, ExperimentConfig, load_config, problem_lines
+from qfl.orchestration.report import ClientRecord, RoundRecord, RunReport, write_results
+from qfl.orchestration.sim import CHAINS, ResumeError
 
 __all__ = [
     "CHAINS",
@@ -100,8 +100,8 @@ def run_experiment(
 
     Raises ConfigError, ResumeError, ValueError (bad arguments), or whatever stopped the run; with `out_dir`
     every finished round is saved first and a note on the exception says how to resume."""
-    from qfl.sim import execute_run, plan_run
-    from qfl.toolchain import configure_environment
+    from qfl.chain.toolchain import configure_environment
+    from qfl.orchestration.sim import execute_run, plan_run
 
     cfg = as_config(config)
     if chain not in CHAINS:
@@ -123,7 +123,7 @@ def run_experiment(
     if plan.state is None and config_file is None:  # keep the config beside the run, as the CLI does
         import yaml
 
-        from qfl.atomic import atomic_write_text
+        from qfl.storage.atomic import atomic_write_text
 
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from qfl.deployment import deployments_option, load_experiment
+from qfl.orchestration.deployment import deployments_option, load_experiment
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -25,8 +25,8 @@ from qfl.deployment import deployments_option, load_experiment
 @deployments_option
 def cli(provider, config_path: Path, account: str, store: str, deployments_dir: Path) -> None:
     """Publish the model spec and initial weights, deploy and fund a federation, record its address."""
-    from qfl.deployment import deploy_and_record, deployment_file, resolve_account
-    from qfl.toolchain import configure_environment
+    from qfl.chain.toolchain import configure_environment
+    from qfl.orchestration.deployment import deploy_and_record, deployment_file, resolve_account
 
     configure_environment()
     cfg = load_experiment(config_path)

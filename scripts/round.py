@@ -1,6 +1,6 @@
 """`ape run round --accounts test:1,test:2,...`: play one round of the recorded federation for these accounts.
 
-Each account is a full participant (qfl.node.Node): it registers if it is not a member yet, then trains,
+Each account is a full participant (qfl.orchestration.node.Node): it registers if it is not a member yet, then trains,
 commits, reveals, draws the committee, commits and reveals its scores, settles, aggregates and attests as the
 chain asks, until the round is DONE and its own update and committee seat are settled; then each withdraws
 what it is owed. Account i of the list holds data shard i of the config. The phases move on
@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from qfl.deployment import deployments_option, load_experiment
+from qfl.orchestration.deployment import deployments_option, load_experiment
 
 STALLS_BEFORE_GIVING_UP = 3
 
@@ -84,21 +84,21 @@ def cli(
     from rich.console import Console
 
     from qfl.chain import Federation, RoundPhase, TrainerOutcome
-    from qfl.deployment import (
+    from qfl.chain.toolchain import configure_environment, project
+    from qfl.orchestration.deployment import (
         deploy_and_record,
         deployment_file,
         ensure_registered,
         has_code,
         load_model_spec,
-        make_node,
         open_content_store,
         read_deployment,
         resolve_account,
     )
-    from qfl.sim import load_federated_data, phase_deadline, round_complete
-    from qfl.status import render_status
+    from qfl.orchestration.federation_setup import load_federated_data, make_node
+    from qfl.orchestration.sim import phase_deadline, round_complete
+    from qfl.orchestration.status import render_status
     from qfl.storage import digest_to_cid
-    from qfl.toolchain import configure_environment, project
 
     configure_environment()
     names = [n.strip() for n in account_names.split(",") if n.strip()]

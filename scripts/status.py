@@ -5,7 +5,7 @@ from pathlib import Path
 import click
 from ape.cli import ConnectedProviderCommand
 
-from qfl.deployment import deployments_option
+from qfl.orchestration.deployment import deployments_option
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -15,9 +15,9 @@ def cli(provider, deployments_dir: Path) -> None:
     from rich.console import Console
 
     from qfl.chain import Federation
-    from qfl.deployment import deployment_file, has_code, read_deployment
-    from qfl.status import render_status
-    from qfl.toolchain import configure_environment, project
+    from qfl.chain.toolchain import configure_environment, project
+    from qfl.orchestration.deployment import deployment_file, has_code, read_deployment
+    from qfl.orchestration.status import render_status
 
     configure_environment()
     path = deployment_file(deployments_dir, provider)

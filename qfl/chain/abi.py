@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from qfl.toolchain import PROJECT_ROOT
+from qfl.chain.toolchain import PROJECT_ROOT
 
 ABI_DIR = PROJECT_ROOT / "abi"
 EXPORTED = ("QFLFederation",)
@@ -23,7 +23,7 @@ EXPORTED = ("QFLFederation",)
 
 def compiled_abi(name: str) -> list[dict]:
     """The ABI of contract `name` as ape compiles it (compiling first if needed), as JSON-ready dicts."""
-    from qfl.toolchain import configure_environment, project
+    from qfl.chain.toolchain import configure_environment, project
 
     configure_environment()
     contract_type = getattr(project(), name).contract_type

@@ -18,7 +18,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from qfl.atomic import atomic_write
+from qfl.storage.atomic import atomic_write
 
 
 class CheckpointError(RuntimeError):

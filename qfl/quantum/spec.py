@@ -10,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 Encoding = Literal["angle", "reupload", "amplitude"]
 Ansatz = Literal["hea", "sel"]
+# How the committee combines the accepted updates (qfl.fl.aggregate.AGGREGATORS): part of the spec, so every
+# node and any outside client recomputes the same global model from the chain and the spec alone.
+AggregationRule = Literal[
+    "fedavg", "reputation_weighted_fedavg", "coordinate_median", "trimmed_mean", "krum", "multi_krum"
+]
 
 PARAMS_PER_QUBIT_LAYER = {"hea": 2, "sel": 3}
 MAX_QUBITS = 20
@@ -20,7 +25,8 @@ class SpecError(ValueError):
 
 
 class ModelSpec(BaseModel):
-    """Circuit shape: qubits, layers, encoding, ansatz, classes, optional device noise."""
+    """Circuit shape (qubits, layers, encoding, ansatz, classes, optional device noise) and the aggregation
+    rule with its parameter: everything a node must agree on to build and combine the federation's model."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -31,6 +37,8 @@ class ModelSpec(BaseModel):
     n_classes: int
     noise: float = 0.0
     shots: int | None = None
+    aggregation: AggregationRule = "reputation_weighted_fedavg"
+    trim_fraction: float = 0.2  # trimmed_mean: the share of values cut at each end of every coordinate
 
     @model_validator(mode="after")
     def _check(self) -> ModelSpec:
@@ -50,6 +58,8 @@ class ModelSpec(BaseModel):
             raise ValueError(
                 f"noise>0 simulates density matrices (4^n); n_qubits={self.n_qubits} must be <= 10"
             )
+        if not 0.0 <= self.trim_fraction < 0.5:
+            raise ValueError(f"trim_fraction={self.trim_fraction} must be in [0, 0.5)")
         if self.shots is not None and self.shots < 1:
             raise ValueError(f"shots={self.shots} must be a positive integer or None (exact expectations)")
         return self

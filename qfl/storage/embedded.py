@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from qfl.atomic import atomic_write
+from qfl.storage.atomic import atomic_write
 from qfl.storage.base import DEFAULT_MAX_OBJECT_SIZE, ContentStore, ObjectStat, verify
 from qfl.storage.cid import validate_cid
 from qfl.storage.counters import TrafficCounters

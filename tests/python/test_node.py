@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from qfl.config import ExperimentConfig
-from qfl.toolchain import configure_environment
+from qfl.chain.toolchain import configure_environment
+from qfl.orchestration.config import ExperimentConfig
 
 WEI = 10**18
 
@@ -24,10 +24,10 @@ class Crash(Exception):
 def played(tmp_path_factory):
     import ape
 
-    import qfl.node
+    import qfl.orchestration.node
     from qfl.chain import RoundPhase
-    from qfl.deployment import make_node
-    from qfl.sim import build_in_process, load_federated_data, phase_deadline, round_complete
+    from qfl.orchestration.federation_setup import load_federated_data, make_node
+    from qfl.orchestration.sim import build_in_process, phase_deadline, round_complete
     from qfl.storage import EmbeddedStore
 
     configure_environment()
@@ -69,13 +69,13 @@ def played(tmp_path_factory):
             if name == "vote-saved":
                 raise Crash(name)
 
-        original = qfl.node.crash_point
-        qfl.node.crash_point = crash_point
+        original = qfl.orchestration.node.crash_point
+        qfl.orchestration.node.crash_point = crash_point
         try:
             with pytest.raises(Crash):
                 victim.step()
         finally:
-            qfl.node.crash_point = original
+            qfl.orchestration.node.crash_point = original
         saved = json.loads((victim.identity.state_dir / "vote-1.json").read_text())
         assert fed.round_view(1).vote_commits == 0, "the crash came before the commitment left"
         # Restart: a fresh node on the same account and state folder.

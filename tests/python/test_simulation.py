@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from qfl.config import ConfigError, ExperimentConfig, load_config
-from qfl.multiproc import qflchain
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.config import ConfigError, ExperimentConfig, load_config
+from qfl.orchestration.multiproc import qflchain
 
 WEI = 10**18
 
@@ -23,8 +23,8 @@ def run(tmp_path_factory):
     """Five clients, client 4 sign-flipping, two rounds, the in-process chain."""
     import ape
 
+    from qfl.orchestration.sim import build_in_process
     from qfl.quantum.codec import decode_weights
-    from qfl.sim import build_in_process
     from qfl.storage import EmbeddedStore, digest_to_cid
 
     configure_environment()
@@ -104,7 +104,7 @@ def test_bad_config_names_the_field(tmp_path: Path):
 
 
 def test_protocol_section_maps_onto_the_contract_parameters(tmp_path: Path):
-    from qfl.sim import federation_params
+    from qfl.orchestration.federation_setup import federation_params
 
     cfg = load_config(PROJECT_ROOT / "configs" / "demo.yaml")
     p = cfg.protocol
@@ -170,8 +170,8 @@ def test_unusable_updates_are_voted_out_and_nobody_honest_is_hurt(tmp_path: Path
     """
     import ape
 
+    from qfl.orchestration.sim import build_in_process
     from qfl.quantum.codec import encode_weights
-    from qfl.sim import build_in_process
     from qfl.storage import EmbeddedStore, compute_cid
 
     configure_environment()

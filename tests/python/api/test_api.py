@@ -25,7 +25,7 @@ from qfl.api import (
     run_experiment,
     to_dataframe,
 )
-from qfl.sim import Simulation
+from qfl.orchestration.sim import Simulation
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 # Per-round numbers that must not depend on the run (timings and byte counts of the store may).

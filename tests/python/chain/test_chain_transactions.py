@@ -19,8 +19,8 @@ from ape.exceptions import OutOfGasError, VirtualMachineError
 from qfl.chain import ChainUnavailable, Federation, FederationError, FederationParams, make_commitment
 from qfl.chain.errors import TransactionNotMined
 from qfl.chain.federation import _out_of_gas
-from qfl.multiproc import Anvil, network_choice
-from qfl.toolchain import configure_environment, project
+from qfl.chain.toolchain import configure_environment, project
+from qfl.orchestration.multiproc import Anvil, network_choice
 
 ETHER = 10**18
 

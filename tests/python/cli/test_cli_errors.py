@@ -22,8 +22,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from qfl.multiproc import Anvil, free_port, qflchain
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.multiproc import Anvil, free_port, qflchain
 
 CONFIG = PROJECT_ROOT / "configs" / "multiprocess.yaml"  # stake_eth 2, fund_eth 10 (the defaults)
 WEI = 10**18

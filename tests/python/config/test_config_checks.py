@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from qfl.config import (
+from qfl.data.datasets import BUILTINS
+from qfl.orchestration.config import (
     OPTIMIZERS,
     ConfigError,
     ExperimentConfig,
@@ -19,7 +20,6 @@ from qfl.config import (
     load_config,
     required_eth,
 )
-from qfl.data.datasets import BUILTINS
 
 ROOT = Path(__file__).resolve().parents[3]
 WEI = 10**18
@@ -313,14 +313,14 @@ def test_builtin_registry_matches_the_loaded_data():
 
 def test_checking_a_config_does_not_import_sklearn():
     code = (
-        "import sys; from qfl.config import load_config; "
+        "import sys; from qfl.orchestration.config import load_config; "
         "load_config('configs/demo.yaml'); assert 'sklearn' not in sys.modules, 'sklearn imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def test_every_field_has_a_description():
-    from qfl.config import _SECTIONS
+    from qfl.orchestration.config import _SECTIONS
 
     for _, model in _SECTIONS:
         for name, field in model.model_fields.items():
@@ -330,8 +330,8 @@ def test_every_field_has_a_description():
 def test_reference_page_is_current():
     committed = (ROOT / "docs" / "config.md").read_text()
     assert committed == config_reference(), (
-        "docs/config.md is stale: python -m qfl.config reference > docs/config.md"
+        "docs/config.md is stale: python -m qfl.orchestration.config reference > docs/config.md"
     )
-    for _, model in __import__("qfl.config", fromlist=["_SECTIONS"])._SECTIONS:
+    for _, model in __import__("qfl.orchestration.config", fromlist=["_SECTIONS"])._SECTIONS:
         for name in model.model_fields:
             assert f"{name}`" in committed

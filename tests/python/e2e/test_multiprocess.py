@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from qfl.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
 
 CONFIG = PROJECT_ROOT / "configs" / "multiprocess.yaml"
 WEI = 10**18
@@ -75,7 +75,7 @@ def test_four_processes_three_rounds_with_crashes(anvil, tmp_path: Path):
     import ape
 
     from qfl.chain import Federation, RoundPhase, TrainerOutcome
-    from qfl.toolchain import project
+    from qfl.chain.toolchain import project
 
     address = json.loads(deployment.read_text())["address"]
     with ape.networks.parse_network_choice(network_choice(anvil.url)):

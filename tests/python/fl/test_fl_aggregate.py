@@ -209,3 +209,12 @@ def test_cap_shares_is_water_filling(w, bps):
     assert all(o == level for o, x in zip(out, w, strict=True) if x > level)
     if level < max(w):  # clipped: the level is exactly at the cap (up to float rounding)
         assert abs(float(ref_cap(w, bps)[w.index(max(w))]) - level) <= 1e-9 * level
+
+
+def test_the_spec_names_exactly_the_rules_nodes_implement():
+    from typing import get_args
+
+    from qfl.fl.aggregate import AGGREGATORS
+    from qfl.quantum.spec import AggregationRule
+
+    assert set(get_args(AggregationRule)) == set(AGGREGATORS)

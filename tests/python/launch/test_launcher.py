@@ -10,8 +10,8 @@ import pytest
 import yaml
 from small_configs import LONG_PERIODS, small_config
 
-from qfl import launcher, multiproc
-from qfl.launcher import LaunchError, launch
+from qfl.orchestration import launcher, multiproc
+from qfl.orchestration.launcher import LaunchError, launch
 
 N = 2
 CONFIG = small_config("launch", N, n_qubits=2, protocol=LONG_PERIODS)

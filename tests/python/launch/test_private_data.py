@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from small_configs import small_config
 
-from qfl.config import ExperimentConfig
-from qfl.data.private import PrivateDataError, load_private_data, write_client_files
+from qfl.orchestration.config import ExperimentConfig
+from qfl.orchestration.private_data import PrivateDataError, load_private_data, write_client_files
 
 CFG = ExperimentConfig.model_validate(
     small_config("private", 2, n_qubits=2)

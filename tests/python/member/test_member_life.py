@@ -1,6 +1,6 @@
 """A member's and a sponsor's whole life after the rounds, on anvil, through the `qflchain` commands.
 
-One federation (2 clients, 1 round) is deployed and played in this process (qfl.sim on anvil); client 0
+One federation (2 clients, 1 round) is deployed and played in this process (qfl.orchestration.sim on anvil); client 0
 keeps its rewards unwithdrawn. Then the commands run in this process (click's runner) against the same
 anvil: history, export, cid, store put/get, withdraw (rewards), leave then withdraw (stake), sweep
 (pool); the contract's money is conserved at every step and ends paid out. Before the round, `sweep`
@@ -19,8 +19,8 @@ import yaml
 from click.testing import CliRunner
 from small_configs import LONG_PERIODS, small_config
 
-from qfl.multiproc import Anvil, network_choice
-from qfl.toolchain import configure_environment
+from qfl.chain.toolchain import configure_environment
+from qfl.orchestration.multiproc import Anvil, network_choice
 
 CONFIG = small_config("member-life", 2, n_qubits=2, protocol=LONG_PERIODS)
 WEI = 10**18
@@ -50,11 +50,11 @@ def fed(tmp_path_factory):
     configure_environment()
     import ape
 
-    from qfl.config import load_config
-    from qfl.deployment import make_node
-    from qfl.sim import Simulation, deploy_from_config, load_federated_data
+    from qfl.chain.toolchain import project
+    from qfl.orchestration.config import load_config
+    from qfl.orchestration.federation_setup import deploy_from_config, load_federated_data, make_node
+    from qfl.orchestration.sim import Simulation
     from qfl.storage import EmbeddedStore
-    from qfl.toolchain import project
 
     tmp = tmp_path_factory.mktemp("member")
     config = tmp / "config.yaml"
@@ -63,7 +63,7 @@ def fed(tmp_path_factory):
     store = tmp / "store"
     deployment = tmp / "deployment.json"
     with Anvil() as anvil, ape.networks.parse_network_choice(network_choice(anvil.url)):
-        # As qfl.sim.build_in_process does on the in-process chain: sponsor test:0, clients test:1, test:2.
+        # As qfl.orchestration.sim.build_in_process does on the in-process chain: sponsor test:0, clients test:1, test:2.
         content = EmbeddedStore(store)
         test_set, parts = load_federated_data(cfg)
         accounts = list(ape.accounts.test_accounts)[:3]
@@ -205,7 +205,7 @@ def test_withdraw_stake_keeps_the_minimum(fed):
     assert "must stay while a member" in too_much.output
     assert federation.client_view(client.address).stake == stake
     if stake > minimum:
-        from qfl.config import wei_to_eth
+        from qfl.orchestration.config import wei_to_eth
 
         spare = wei_to_eth(stake - minimum)
         result = qfl("withdraw", *common(fed), "--account", "test:2", "--stake", spare)

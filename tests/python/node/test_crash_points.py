@@ -19,8 +19,8 @@ import time
 import pytest
 from small_configs import small_config
 
-from qfl.config import ExperimentConfig
-from qfl.toolchain import configure_environment
+from qfl.chain.toolchain import configure_environment
+from qfl.orchestration.config import ExperimentConfig
 
 WEI = 10**18
 POINTS = {  # crash point -> what the node had just done
@@ -46,9 +46,9 @@ def played(tmp_path_factory):
     """Play one round with every point armed; return what crashed where, and the chain afterwards."""
     import ape
 
-    from qfl.deployment import make_node
-    from qfl.node import CRASH_AFTER, SimulatedCrash
-    from qfl.sim import build_in_process, load_federated_data, phase_deadline
+    from qfl.orchestration.federation_setup import load_federated_data, make_node
+    from qfl.orchestration.node import CRASH_AFTER, SimulatedCrash
+    from qfl.orchestration.sim import build_in_process, phase_deadline
     from qfl.storage import EmbeddedStore
 
     assert set(POINTS) <= {"saved", "vote-saved", *CRASH_AFTER.values()}

@@ -17,8 +17,8 @@ import pytest
 import yaml
 from small_configs import LONG_PERIODS, small_config
 
-from qfl.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.multiproc import Anvil, network_choice, qflchain, spawn_node, wait_all
 
 N = 2
 CONFIG = small_config("rpc-restart", N, rounds=2, protocol=LONG_PERIODS)
@@ -90,7 +90,7 @@ def test_nodes_survive_the_rpc_node_restarting_mid_round(tmp_path: Path):
 
         record = json.loads(deployment.read_text())
         with ape.networks.parse_network_choice(network_choice(anvil.url)):
-            from qfl.toolchain import project
+            from qfl.chain.toolchain import project
 
             fed = Federation.at(project(), record["address"], record["block"])
             assert fed.current_round() == CONFIG["protocol"]["rounds"]

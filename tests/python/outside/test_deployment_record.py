@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from qfl.config import ExperimentConfig
-from qfl.deployment import deployment_file, public_address, read_deployment
-from qfl.toolchain import configure_environment
+from qfl.chain.toolchain import configure_environment
+from qfl.orchestration.config import ExperimentConfig
+from qfl.orchestration.deployment import deployment_file, public_address, read_deployment
 
 KEY = "0123456789abcdef0123456789abcdef"
 
@@ -64,7 +64,7 @@ def test_records_of_older_versions_still_read(tmp_path):
 def test_deploy_and_record_writes_no_key(tmp_path):
     import ape
 
-    from qfl.deployment import deploy_and_record
+    from qfl.orchestration.deployment import deploy_and_record
 
     configure_environment()
     cfg = ExperimentConfig.model_validate(
@@ -89,8 +89,8 @@ def test_deploy_and_record_writes_no_key(tmp_path):
         )
         chain_id = int(ape.chain.chain_id)
         from qfl.chain import Federation
-        from qfl.deployment import deployment_record
-        from qfl.toolchain import project
+        from qfl.chain.toolchain import project
+        from qfl.orchestration.deployment import deployment_record
 
         federation = Federation.at(project(), record["address"], record["block"])
         other = deployment_record(

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from small_configs import small_config
 
-from qfl.config import ExperimentConfig
-from qfl.toolchain import configure_environment
+from qfl.chain.toolchain import configure_environment
+from qfl.orchestration.config import ExperimentConfig
 
 from .outside_client import cid_digest, cid_of_digest, recompute, water_fill
 
@@ -28,16 +28,17 @@ CFG = small_config(
 )
 
 
-@pytest.fixture(scope="module")
-def round_one(tmp_path_factory):
+# The rule is in the model spec (on chain by digest): the outside client reads it there, not from a config.
+@pytest.fixture(scope="module", params=["reputation_weighted_fedavg", "coordinate_median"])
+def round_one(request, tmp_path_factory):
     import ape
 
-    from qfl.sim import build_in_process
+    from qfl.orchestration.sim import build_in_process
     from qfl.storage import EmbeddedStore
 
     configure_environment()
     started = time.perf_counter()
-    cfg = ExperimentConfig.model_validate(CFG)
+    cfg = ExperimentConfig.model_validate({**CFG, "aggregation": request.param})
     root = tmp_path_factory.mktemp("outside")
     store = EmbeddedStore(root / "store")
     with ape.networks.parse_network_choice("ethereum:local:test"):

@@ -11,7 +11,8 @@ BASE = dict(n_qubits=4, n_layers=2, encoding="angle", ansatz="hea", n_classes=2)
 def test_canonical_bytes_sorted_and_compact():
     spec = ModelSpec(**BASE)
     assert spec.to_bytes() == (
-        b'{"ansatz":"hea","encoding":"angle","n_classes":2,"n_layers":2,"n_qubits":4,"noise":0.0,"shots":null}'
+        b'{"aggregation":"reputation_weighted_fedavg","ansatz":"hea","encoding":"angle","n_classes":2,'
+        b'"n_layers":2,"n_qubits":4,"noise":0.0,"shots":null,"trim_fraction":0.2}'
     )
     assert ModelSpec.from_bytes(spec.to_bytes()) == spec
     assert len(spec.digest()) == 32
@@ -58,3 +59,21 @@ def test_from_bytes_rejects_garbage():
         ModelSpec.from_bytes(b"{not json")
     with pytest.raises(SpecError):
         ModelSpec.from_bytes(b'{"n_qubits":4}')
+
+
+def test_the_aggregation_rule_and_its_parameter_are_part_of_the_spec_bytes():
+    import json
+
+    base = dict(n_qubits=4, n_layers=1, encoding="angle", ansatz="hea", n_classes=2)
+    default = ModelSpec(**base)
+    median = ModelSpec(**base, aggregation="coordinate_median")
+    trimmed = ModelSpec(**base, aggregation="trimmed_mean", trim_fraction=0.1)
+    assert json.loads(default.to_bytes())["aggregation"] == "reputation_weighted_fedavg"
+    assert len({default.digest(), median.digest(), trimmed.digest()}) == 3  # another rule, another spec CID
+    assert ModelSpec.from_bytes(trimmed.to_bytes()) == trimmed
+
+
+@pytest.mark.parametrize("fields", [{"aggregation": "mean"}, {"trim_fraction": 0.5}, {"trim_fraction": -0.1}])
+def test_spec_refuses_unknown_rules_and_trims_out_of_range(fields):
+    with pytest.raises(ValidationError):
+        ModelSpec(n_qubits=4, n_layers=1, encoding="angle", ansatz="hea", n_classes=2, **fields)

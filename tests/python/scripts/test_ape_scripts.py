@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from qfl.multiproc import Anvil, network_choice
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
+from qfl.orchestration.multiproc import Anvil, network_choice
 
 CONFIG = "configs/scripts.yaml"
 ACCOUNTS = ["test:1", "test:2", "test:3", "test:4"]
@@ -80,8 +80,8 @@ def test_deploy_round_status_on_anvil_by_url(anvil: Anvil, tmp_path: Path):
     import ape
 
     from qfl.chain import Federation, RoundPhase
+    from qfl.chain.toolchain import project
     from qfl.storage import digest_to_cid
-    from qfl.toolchain import project
 
     deployments = tmp_path / "deployments"
     common = ["--network", network_choice(anvil.url), "--deployments", str(deployments)]

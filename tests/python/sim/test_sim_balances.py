@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
+from qfl.chain.toolchain import configure_environment
 from qfl.cli import main
-from qfl.toolchain import configure_environment
 
 POOR = """\
 name: poor

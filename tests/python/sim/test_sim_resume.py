@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from qfl.chain.toolchain import configure_environment
 from qfl.cli import main
-from qfl.sim import Simulation
-from qfl.toolchain import configure_environment
+from qfl.orchestration.sim import Simulation
 
 WEI = 10**18
 TINY = """\
@@ -103,7 +103,7 @@ def test_ctrl_c_keeps_finished_rounds_and_resume_continues_the_same_federation(r
 
     from qfl.chain import Federation
     from qfl.chain.checkpoint import restore_chain
-    from qfl.toolchain import project
+    from qfl.chain.toolchain import project
 
     stopped, interrupted = runs["stopped"], runs["interrupted"]
     assert interrupted.exit_code == 130

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qfl.config import ExperimentConfig, builtin_dataset
 from qfl.data.datasets import DatasetError
 from qfl.data.splits import ClientData
+from qfl.orchestration.config import ExperimentConfig, builtin_dataset
 
 VAL_FRACTION = 0.2  # as the config's client splits (qfl.data.splits)
 _TOLERANCE = 1e-6  # float32 rounding at the ends of the range
@@ -185,7 +185,7 @@ def write_client_files(cfg: ExperimentConfig, out_dir: Path) -> list[Path]:
     """`client-<i>.npz` for every client of `cfg`: its part of the config's split (training and validation
     rows together), features mapped back to the declared range, so anyone can try private-data nodes
     without data of their own. (This helper alone sees every part; the nodes each read one file.)"""
-    from qfl.sim import load_federated_data
+    from qfl.orchestration.federation_setup import load_federated_data
 
     _, parts = load_federated_data(cfg)
     lo, hi = feature_range(cfg)

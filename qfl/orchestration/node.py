@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from qfl.atomic import atomic_write_json
 from qfl.chain import (
     Federation,
     FederationError,
@@ -46,6 +45,7 @@ from qfl.quantum.codec import decode_weights, encode_weights
 from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, train_local
 from qfl.storage import ContentStore, StoreError, cid_to_digest, compute_cid, digest_to_cid
+from qfl.storage.atomic import atomic_write_json
 
 # Reverts that only mean "someone else already did it" (several nodes race for the same public action) or
 # "not yet" (a draw in the block that armed it, a stake change while a draw is armed, a view a block old).
@@ -166,7 +166,6 @@ class Node:
     spec: ModelSpec
     identity: NodeIdentity
     training: TrainConfig
-    aggregation: str = "reputation_weighted_fedavg"
     seed: int = 0
     min_members: int = 1  # do not open round 1 before this many clients registered
     # Reproducible runs derive salts from this secret instead of the OS (same config + seed, same numbers).
@@ -191,10 +190,8 @@ class Node:
         self.min_stake = params["minStake"]
         self.min_validator_reputation = self.federation.min_validator_reputation()
         self.spec_digest = self.spec.digest()
-        if self.aggregation not in AGGREGATORS:
-            raise ValueError(
-                f"unknown aggregation rule {self.aggregation!r}; choose one of {sorted(AGGREGATORS)}"
-            )
+        # The rule comes from the federation's spec (on chain by digest), never from local settings.
+        self.aggregation = self.spec.aggregation
         if self.identity.attack is not None and self.identity.attack not in ATTACKS:
             raise ValueError(f"unknown attack {self.identity.attack!r}; choose one of {sorted(ATTACKS)}")
         self._train_data = self.identity.data
@@ -582,7 +579,7 @@ class Node:
                 AGGREGATORS["fedavg"](chosen, w) if w.sum() > 0 else self.fetch_weights(view.start_model)
             )
         elif self.aggregation == "trimmed_mean":
-            weights = rule(chosen, 0.2)
+            weights = rule(chosen, self.spec.trim_fraction)
         elif self.aggregation in ("krum", "multi_krum"):
             f = max(0, (len(chosen) - 3) // 2)
             weights = (

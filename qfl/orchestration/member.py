@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from qfl.config import wei_to_eth
+from qfl.orchestration.config import wei_to_eth
 
 # What to wait for or do, per contract error of the calls made here (FederationError.error -> line).
 REFUSALS = {
@@ -64,8 +64,8 @@ def open_federation(choice: str, record: dict, deployment: Path, network: str) -
     import ape
 
     from qfl.chain import Federation
-    from qfl.deployment import require_federation
-    from qfl.toolchain import project
+    from qfl.chain.toolchain import project
+    from qfl.orchestration.deployment import require_federation
 
     with ape.networks.parse_network_choice(choice):
         require_federation(record, deployment, network)
@@ -337,7 +337,7 @@ def global_model_cid(federation: Any, round_: int) -> str:
 def open_store(address: str, *, must_exist: bool = True):
     """The content store at `address` (embedded directory or Kubo URL); a directory that holds no store is a
     one-line error when `must_exist`."""
-    from qfl.deployment import open_content_store
+    from qfl.orchestration.deployment import open_content_store
 
     if must_exist and not address.startswith(("http://", "https://")) and not Path(address).is_dir():
         raise click.ClickException(
@@ -399,6 +399,6 @@ def file_cid(path: Path) -> str:
 
 def write_out(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (all or nothing)."""
-    from qfl.atomic import atomic_write
+    from qfl.storage.atomic import atomic_write
 
     atomic_write(Path(path), data)

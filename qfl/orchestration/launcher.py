@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from qfl import multiproc
-from qfl.toolchain import PROJECT_ROOT
+from qfl.chain.toolchain import PROJECT_ROOT
+from qfl.orchestration import multiproc
 
 DATA_SUFFIXES = (".npz", ".csv")
 ANVIL_ACCOUNTS = 20  # multiproc.Anvil starts anvil with --accounts 20
@@ -57,7 +57,7 @@ def client_files(data_dir: Path, n: int) -> dict[int, Path]:
 def run_config(config: Path, out: Path, nodes: int | None) -> tuple[Path, int]:
     """The config the run uses (a copy in RUN/config.yaml with n_clients = `nodes` when given) and its
     client count, validated."""
-    from qfl.config import ConfigError, load_config
+    from qfl.orchestration.config import ConfigError, load_config
 
     try:
         cfg = load_config(config)
@@ -124,8 +124,8 @@ def launch(
     if n > ANVIL_ACCOUNTS - 1:  # test:0 deploys, node i signs as test:i+1
         raise LaunchError(f"{n} nodes: the launcher's anvil has accounts for at most {ANVIL_ACCOUNTS - 1}")
     if split_from_config:
-        from qfl.config import load_config
-        from qfl.data.private import write_client_files
+        from qfl.orchestration.config import load_config
+        from qfl.orchestration.private_data import write_client_files
 
         written = write_client_files(load_config(config_path), data_dir)
         echo(f"wrote {len(written)} private data files from the config's dataset to {data_dir}")

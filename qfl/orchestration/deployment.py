@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from qfl.atomic import atomic_write_json
-from qfl.config import ConfigError, ExperimentConfig, load_config
+from qfl.orchestration.config import ConfigError, ExperimentConfig, load_config
+from qfl.storage.atomic import atomic_write_json
 
 
 def load_experiment(path: Path) -> ExperimentConfig:
@@ -201,8 +201,8 @@ def deploy_and_record(
     connected network's ape choice."""
     import ape
 
-    from qfl.sim import deploy_from_config, load_federated_data
-    from qfl.toolchain import project
+    from qfl.chain.toolchain import project
+    from qfl.orchestration.federation_setup import deploy_from_config, load_federated_data
 
     content = open_content_store(store_address)
     test_set, _ = load_federated_data(cfg)
@@ -245,7 +245,7 @@ def load_model_spec(federation, content):
 
 def ensure_registered(federation, signer, cfg: ExperimentConfig) -> bool:
     """Register `signer` with the config's stake unless it already is a member; True if it registered now."""
-    from qfl.sim import WEI
+    from qfl.orchestration.config import WEI_PER_ETH as WEI
 
     if federation.client_view(signer.address).registered:
         return False
@@ -259,43 +259,6 @@ def ensure_registered(federation, signer, cfg: ExperimentConfig) -> bool:
     return True
 
 
-def make_node(
-    cfg: ExperimentConfig,
-    federation,
-    content,
-    spec,
-    signer,
-    client_index: int,
-    parts: list,
-    state_dir: Path,
-    min_members: int,
-    log=lambda line: None,
-):
-    """The participant holding data shard `client_index` of `cfg`, signing with `signer` (with its attack, if any)."""
-    from qfl.node import Node, NodeIdentity
-    from qfl.sim import training_config
-
-    attack = cfg.attackers().get(client_index)
-    return Node(
-        federation=federation,
-        store=content,
-        spec=spec,
-        identity=NodeIdentity(
-            account=signer,
-            index=client_index,
-            data=parts[client_index],
-            state_dir=state_dir,
-            attack=attack.kind if attack else None,
-            attack_strength=attack.strength if attack else 1.0,
-        ),
-        training=training_config(cfg),
-        aggregation=cfg.aggregation,
-        seed=cfg.seed,
-        min_members=min_members,
-        log=log,
-    )
-
-
 # ---------------------------------------------------------------------- preflight checks
 # Each raises a one-line click.ClickException saying what is wrong and what to do; the commands run them
 # before anything is published, deployed or staked.
@@ -306,7 +269,7 @@ RPC_TIMEOUT = 3.0  # seconds for a JSON-RPC node to answer eth_chainId
 
 def _require_rpc(url: str) -> int:
     """The chain id of the node at `url`; a ClickException if nothing answers JSON-RPC there."""
-    from qfl.multiproc import rpc_chain_id
+    from qfl.orchestration.multiproc import rpc_chain_id
 
     chain_id, why = rpc_chain_id(url, RPC_TIMEOUT)
     if chain_id is None:
@@ -324,7 +287,7 @@ ETHEREUM_CHAIN_IDS = {1: "mainnet", 11155111: "sepolia", 17000: "holesky", 56004
 
 def _network_for_chain_id(url: str, chain_id: int) -> str:
     """The ethereum network ape must sign for on the node at `url` reporting `chain_id`."""
-    from qfl.multiproc import LOCAL_CHAIN_ID
+    from qfl.orchestration.multiproc import LOCAL_CHAIN_ID
 
     if chain_id in (0, LOCAL_CHAIN_ID):
         return "local"
@@ -341,7 +304,7 @@ def check_network(value: str) -> str:
     """The ape network choice for `--network value` (an ape choice, or a bare RPC URL that becomes
     ethereum:<network>:URL), checked before ape sees it: an unknown ecosystem, network or provider, or a URL
     where nothing answers JSON-RPC, is a ClickException listing what would work."""
-    from qfl.multiproc import network_choice
+    from qfl.orchestration.multiproc import network_choice
 
     if value.startswith(URL_SCHEMES):
         return network_choice(value, _network_for_chain_id(value, _require_rpc(value)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # The local chains a whole in-process federation runs on: ape's EthTester, or anvil started by ape-foundry.
 CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
 

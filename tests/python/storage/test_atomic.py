@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from qfl.atomic import atomic_write_json, atomic_write_text
+from qfl.storage.atomic import atomic_write_json, atomic_write_text
 
 
 def _mode(path) -> int:
@@ -17,14 +17,14 @@ def test_results_are_readable_by_others_and_secrets_are_not(tmp_path):
     try:
         import importlib
 
-        import qfl.atomic
+        import qfl.storage.atomic
 
-        importlib.reload(qfl.atomic)  # it reads the umask at import
-        qfl.atomic.atomic_write_text(tmp_path / "rounds.csv", "round\n1\n")
-        qfl.atomic.atomic_write_json(tmp_path / "round-1.json", {"salt": "0x00"}, private=True)
+        importlib.reload(qfl.storage.atomic)  # it reads the umask at import
+        qfl.storage.atomic.atomic_write_text(tmp_path / "rounds.csv", "round\n1\n")
+        qfl.storage.atomic.atomic_write_json(tmp_path / "round-1.json", {"salt": "0x00"}, private=True)
     finally:
         os.umask(old)
-        importlib.reload(qfl.atomic)
+        importlib.reload(qfl.storage.atomic)
     assert _mode(tmp_path / "rounds.csv") == 0o644
     assert _mode(tmp_path / "round-1.json") == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]

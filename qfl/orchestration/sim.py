@@ -2,7 +2,7 @@
 
 In-process mode keeps every node in this process on one chain connection and trains all clients that owe an
 update in one vectorised call (`train_clients`); every other action is the node's own `step()`, exactly as
-a separate process would take it. Multi-process mode (qfl.multiproc) runs the same `Node` per OS process.
+a separate process would take it. Multi-process mode (qfl.orchestration.multiproc) runs the same `Node` per OS process.
 """
 
 from __future__ import annotations
@@ -20,26 +20,28 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qfl.atomic import atomic_write_json
 from qfl.chain import (
     Federation,
-    FederationParams,
     RoundPhase,
     RoundView,
     TrainerOutcome,
-    deploy_federation,
 )
-from qfl.config import ExperimentConfig
-from qfl.data import ClientData, Dataset, load_dataset, split_dirichlet, split_iid, split_shards
+from qfl.chain.toolchain import CHAINS
+from qfl.data import Dataset
 from qfl.fl.attacks import ATTACKS, apply_attack
-from qfl.node import Node, Timers
-from qfl.quantum.codec import encode_weights
-from qfl.quantum.model import init_params
+from qfl.orchestration.config import ExperimentConfig
+from qfl.orchestration.federation_setup import (
+    deploy_from_config,
+    load_federated_data,
+    model_spec,
+    training_config,
+)
+from qfl.orchestration.node import Node, Timers
+from qfl.orchestration.report import ClientRecord, RoundRecord, RunReport
 from qfl.quantum.spec import ModelSpec
-from qfl.quantum.train import TrainConfig, evaluate, train_clients
-from qfl.report import ClientRecord, RoundRecord, RunReport
-from qfl.storage import ContentStore, cid_to_digest, digest_to_cid
-from qfl.toolchain import CHAINS
+from qfl.quantum.train import evaluate, train_clients
+from qfl.storage import ContentStore, digest_to_cid
+from qfl.storage.atomic import atomic_write_json
 
 WEI = 10**18
 # Updates per `settle` transaction: its gas grows with the batch and with the committee (about 50k + 3k per
@@ -51,80 +53,6 @@ SETTLE_GAS_TARGET = 8_000_000
 def settle_batch_size(total_seats: int) -> int:
     """Updates per `settle` call for a committee of `total_seats` seats (1..100)."""
     return max(1, min(100, SETTLE_GAS_TARGET // (50_000 + 3_000 * total_seats)))
-
-
-def model_spec(cfg: ExperimentConfig, n_classes: int) -> ModelSpec:
-    """The circuit every node builds, from the config's model section and the dataset's classes."""
-    m = cfg.model
-    return ModelSpec(
-        n_qubits=m.n_qubits, n_layers=m.n_layers, encoding=m.encoding, ansatz=m.ansatz, n_classes=n_classes
-    )
-
-
-def load_federated_data(cfg: ExperimentConfig) -> tuple[Dataset, list[ClientData]]:
-    """The test set and each client's (train, val) part: deterministic from the config alone."""
-    n_features = 2**cfg.model.n_qubits if cfg.model.encoding == "amplitude" else cfg.model.n_qubits
-    d = cfg.data
-    dataset = load_dataset(d.dataset, n_features=n_features, test_fraction=d.test_fraction, seed=d.seed)
-    X, y = dataset.X_train, dataset.y_train
-    if d.split == "iid":
-        parts = split_iid(X, y, cfg.n_clients, seed=d.seed)
-    elif d.split == "dirichlet":
-        parts = split_dirichlet(X, y, cfg.n_clients, alpha=d.alpha, seed=d.seed)
-    else:
-        parts = split_shards(X, y, cfg.n_clients, labels_per_client=d.labels_per_client, seed=d.seed)
-    return dataset, parts
-
-
-def training_config(cfg: ExperimentConfig) -> TrainConfig:
-    t = cfg.training
-    return TrainConfig(
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        learning_rate=t.learning_rate,
-        optimizer=t.optimizer,
-        prox_mu=t.prox_mu,
-        seed=cfg.seed,
-    )
-
-
-def federation_params(cfg: ExperimentConfig, spec_cid: str, initial_cid: str) -> FederationParams:
-    p = cfg.protocol
-    return FederationParams(
-        model_spec=cid_to_digest(spec_cid),
-        initial_model=cid_to_digest(initial_cid),
-        num_rounds=p.rounds,
-        min_stake=p.min_stake_wei,
-        commit_period=p.commit_seconds,
-        reveal_period=p.reveal_seconds,
-        vote_period=p.vote_seconds,
-        attest_period=p.attest_seconds,
-        committee_size=p.committee_size,
-        cohort_size=p.cohort_size,
-        reward_per_round=p.reward_per_round_wei,
-        slash_fraction_bps=p.slash_fraction_bps,
-        max_samples=p.max_samples,
-        max_share_bps=p.max_share_bps,
-        rejoin_cooldown=p.rejoin_cooldown,
-    )
-
-
-def publish_initial_model(cfg: ExperimentConfig, spec: ModelSpec, store: ContentStore) -> tuple[str, str]:
-    """Put the model spec and the round-0 weights in the store; return their CIDs."""
-    spec_cid = store.put(spec.to_bytes())
-    initial_cid = store.put(encode_weights(init_params(spec, cfg.seed), spec.digest()))
-    return spec_cid, initial_cid
-
-
-def deploy_from_config(
-    cfg: ExperimentConfig, project, sponsor, store: ContentStore, n_classes: int
-) -> tuple[Federation, ModelSpec]:
-    """Publish spec + initial weights, deploy a funded federation; the sponsor's one set-up step."""
-    spec = model_spec(cfg, n_classes)
-    spec_cid, initial_cid = publish_initial_model(cfg, spec, store)
-    params = federation_params(cfg, spec_cid, initial_cid)
-    federation = deploy_federation(project, sponsor, params, fund_wei=cfg.protocol.fund_wei)
-    return federation, spec
 
 
 def phase_deadline(view: RoundView, attest_period: int) -> int | None:
@@ -386,8 +314,8 @@ def build_in_process(
     import ape
 
     from qfl.chain.checkpoint import reset_chain
-    from qfl.deployment import make_node
-    from qfl.toolchain import project as ape_project
+    from qfl.chain.toolchain import project as ape_project
+    from qfl.orchestration.federation_setup import make_node
 
     test_set, parts = load_federated_data(cfg)
     project = ape_project()
@@ -443,7 +371,7 @@ def _test_accounts(cfg: ExperimentConfig) -> list:
     the test accounts' balances is a config error, not a revert after deployment."""
     import ape
 
-    from qfl.config import ConfigError, required_eth, wei_to_eth
+    from qfl.orchestration.config import ConfigError, required_eth, wei_to_eth
 
     n = cfg.n_clients + 1
     need = required_eth(cfg, gas_price_wei=int(ape.chain.provider.gas_price or 0) or 10**9)
@@ -544,7 +472,7 @@ class ResumeError(RuntimeError):
 
 def git_commit() -> str:
     """The project's current commit, or "unknown" outside a git checkout."""
-    from qfl.toolchain import PROJECT_ROOT
+    from qfl.chain.toolchain import PROJECT_ROOT
 
     try:
         out = subprocess.run(
@@ -775,11 +703,11 @@ def execute_run(
     With `save` (the default) the run folder is checkpointed after the deployment and after every finished
     round (chain, run state, results so far: resumable, see `RunFolder`); a stop raises whatever stopped it
     (KeyboardInterrupt included) with every finished round saved. Without `save` the folder only holds the
-    store and node state. The final results are left to the caller (`qfl.report.write_results`)."""
+    store and node state. The final results are left to the caller (`qfl.orchestration.report.write_results`)."""
     import ape
 
     from qfl.chain.checkpoint import restore_chain
-    from qfl.report import write_results
+    from qfl.orchestration.report import write_results
     from qfl.storage import EmbeddedStore
 
     cfg, folder, state = plan.cfg, plan.folder, plan.state

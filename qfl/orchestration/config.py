@@ -3,7 +3,7 @@
 Everything that can be checked without a chain is checked here, before anything is deployed or staked: each
 field's type and limits, and the rules across fields (dataset classes vs qubits, attackers vs clients, the
 reward pool vs the rounds, ...). `load_config` reports every problem of a file on one line, each naming the
-field path and what to do. `python -m qfl.config reference > docs/config.md` writes the field reference.
+field path and what to do. `python -m qfl.orchestration.config reference > docs/config.md` writes the field reference.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from qfl.data.datasets import BUILTINS, FILE_SUFFIXES, BuiltinDataset
+from qfl.quantum.spec import AggregationRule
 
 WEI_PER_ETH = 10**18
 UINT96_MAX = 2**96 - 1  # the contract keeps stakes in uint96
@@ -418,9 +419,10 @@ class ExperimentConfig(_Strict):
     protocol: ProtocolSection = Field(
         ProtocolSection(), description="the federation contract and its funding"
     )
-    aggregation: Literal[
-        "fedavg", "reputation_weighted_fedavg", "coordinate_median", "trimmed_mean", "krum", "multi_krum"
-    ] = Field("reputation_weighted_fedavg", description="how the accepted updates are combined")
+    aggregation: AggregationRule = Field(
+        "reputation_weighted_fedavg",
+        description="how the accepted updates are combined (recorded in the model spec, so on chain by digest)",
+    )
     attacks: list[AttackSection] = Field(
         default_factory=list, description="attacker groups (none: all honest)"
     )
@@ -734,7 +736,7 @@ def config_reference() -> str:
     out = [
         "# Experiment config reference",
         "",
-        "Generated from the pydantic models in `qfl/config.py` by `python -m qfl.config reference > "
+        "Generated from the pydantic models in `qfl/orchestration/config.py` by `python -m qfl.orchestration.config reference > "
         "docs/config.md`; do not edit by hand (a test checks that it matches).",
         "",
         "An experiment config is a YAML file (see `configs/`). Every field has a default, so `{}` is a valid "
@@ -797,7 +799,7 @@ def main(argv: list[str]) -> int:
             return 1
         print(f"{argv[1]}: ok ({cfg.n_clients} clients, {cfg.protocol.rounds} rounds)")
         return 0
-    print("usage: python -m qfl.config reference | check CONFIG.yaml", file=sys.stderr)
+    print("usage: python -m qfl.orchestration.config reference | check CONFIG.yaml", file=sys.stderr)
     return 2
 
 

@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from qfl.atomic import atomic_write_text
+from qfl.storage.atomic import atomic_write_text
 
 
 @dataclass

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from qfl.toolchain import PROJECT_ROOT, configure_environment
+from qfl.chain.toolchain import PROJECT_ROOT, configure_environment
 
 # ape treats an ad-hoc local RPC URL as chain 1337 and signs for it, so our anvil uses that id.
 LOCAL_CHAIN_ID = 1337

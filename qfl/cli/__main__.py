@@ -1,0 +1,7 @@
+"""`python -m qfl.cli` runs the `qflchain` command."""
+
+import sys
+
+from qfl.cli import main
+
+sys.exit(main())
