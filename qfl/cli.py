@@ -286,7 +286,8 @@ def demo(config_path: Path, out_dir: Path) -> None:
     type=click.Choice(sorted(CHAINS)),
     default=None,
     help="test (default): ape's in-process EthTester chain; foundry: anvil (faster per transaction), "
-    "started and stopped for you. A resumed run keeps the chain it started on",
+    "started and stopped for you; optimism: `anvil --optimism`, the OP-stack rehearsal with the L1 data "
+    "fee in the report (docs/l2.md). A resumed run keeps the chain it started on",
 )
 @click.option(
     "--resume",
