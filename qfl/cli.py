@@ -681,7 +681,14 @@ def sweep(network: str, deployment: Path, account: str) -> None:
     default=None,
     help="also show this account's (test:N, alias or 0x address) outcome and reward",
 )
-def history(network: str, deployment: Path, account: str | None) -> None:
+@click.option(
+    "--fees",
+    "with_fees",
+    is_flag=True,
+    help="also what each round's transactions paid, from their receipts: execution fee and, on an "
+    "OP-stack chain, the L1 data fee (docs/l2.md)",
+)
+def history(network: str, deployment: Path, account: str | None, with_fees: bool = False) -> None:
     """Every round so far: phase, global model CID, updates accepted/rejected, rewards paid and burned."""
     from qfl import member
 
@@ -691,6 +698,7 @@ def history(network: str, deployment: Path, account: str | None) -> None:
         if account and address is None:
             address = resolve_account(account).address
         rows = member.history(federation, address)
+        fees = {row.round: federation.round_fees(row.round) for row in rows} if with_fees else {}
     if not rows:
         click.echo("no round started yet")
     for row in rows:
@@ -704,7 +712,21 @@ def history(network: str, deployment: Path, account: str | None) -> None:
                 f"; {address}: {row.mine}, reward {member.wei_to_eth(row.my_reward)} ETH, burned "
                 f"{member.wei_to_eth(row.my_burned)} ETH"
             )
+        if row.round in fees:
+            line += "; " + _fees_text(fees[row.round])
         click.echo(line)
+
+
+def _fees_text(ledger) -> str:
+    """A round's fees from its receipts, for `history --fees` (qfl.chain.fees.FeeLedger)."""
+    from qfl.chain.networks import ARBITRUM, OP_STACK
+
+    text = f"fees {ledger.total_execution_wei / 10**18:.8f} ETH"
+    if ledger.kind == OP_STACK:
+        text += f" + L1 data {ledger.total_l1_data_wei / 10**18:.8f} ETH"
+    elif ledger.kind == ARBITRUM:
+        text += " (L1 part inside the gas)"
+    return text + f" from {sum(ledger.l1_sources.values())} transactions"
 
 
 @main.command()
@@ -804,6 +826,11 @@ def split_data(config_path: Path, out_dir: Path) -> None:
 @click.option(
     "--timeout", type=float, default=3600.0, show_default=True, help="seconds to wait for the nodes"
 )
+@click.option(
+    "--optimism",
+    is_flag=True,
+    help="run anvil as `anvil --optimism` (the OP-stack stand-in): each round's line gets its L1 data fee",
+)
 def launch(
     config_path: Path,
     data_dir: Path,
@@ -811,6 +838,7 @@ def launch(
     out_dir: Path,
     split_from_config: bool,
     timeout: float,
+    optimism: bool = False,
 ) -> None:
     """Start anvil, deploy, run one `node --data` process per client, wait, print each round, stop anvil."""
     from qfl.launcher import LaunchError
@@ -819,7 +847,16 @@ def launch(
     if nodes is not None and nodes < 2:
         raise click.BadParameter(f"{nodes}: a federation needs at least 2 nodes", param_hint="--nodes")
     try:
-        run_launch(config_path, data_dir, out_dir, nodes, split_from_config, timeout, echo=click.echo)
+        run_launch(
+            config_path,
+            data_dir,
+            out_dir,
+            nodes,
+            split_from_config,
+            timeout,
+            echo=click.echo,
+            optimism=optimism,
+        )
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

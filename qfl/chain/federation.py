@@ -459,12 +459,22 @@ class Federation:
         events = tuple(e for e in (self._events.decode(log) for log in logs) if e is not None)
         result = TxResult(name=name, gas_used=gas_used, tx_hash=tx_hash, block_number=block, events=events)
         self.gas.record(result)
-        self.fees.record(self._fee_of(sender, receipt))
+        self.fees.record(self._fee_of(str(sender.address), receipt))
         if self.sole_writer:
             self._own_events.extend(events)
         return result
 
-    def _fee_of(self, sender: Any, receipt: Any) -> TxFee:
+    def round_fees(self, round_: int) -> FeeLedger:
+        """What the transactions of `round_` (those that emitted its events: withdrawals are no round's) cost
+        their senders, from their receipts: any federation, whoever sent them (`qflchain history --fees`)."""
+        ledger = FeeLedger()
+        for tx_hash in dict.fromkeys(e.tx_hash for e in self.round_events(round_)):
+            receipt = dict(self._web3.eth.get_transaction_receipt(tx_hash))
+            ledger.record(self._fee_of(str(receipt["from"]), receipt))
+        ledger.kind = self.fees.kind
+        return ledger
+
+    def _fee_of(self, sender: str, receipt: Any) -> TxFee:
         """What the transaction of `receipt` (a JSON-RPC receipt dict, or ape's receipt on EthTester) cost."""
         if self._fee_kind is None:
             kind = fee_kind(self._contract.provider.network.ecosystem.name)
@@ -482,7 +492,7 @@ class Federation:
             def signed() -> bytes | None:
                 return bytes(receipt.transaction.serialize_transaction())
 
-        return transaction_fee(self._fee_kind, str(sender.address), fields, signed, load_l1_fee_params)
+        return transaction_fee(self._fee_kind, sender, fields, signed, load_l1_fee_params)
 
     # ------------------------------------------------------------------ sending on a node reached by URL
     # ape's send path cannot re-send or replace a transaction (it waits for one hash, then raises), so on a

@@ -6,16 +6,16 @@ anything is sent. The nodes are real anvils started with the L2 chain ids (nothi
 from __future__ import annotations
 
 import json
-import subprocess
 
 import ape
 import click
 import pytest
+from click.testing import CliRunner
 
 from qfl.chain.networks import ARBITRUM, BY_CHOICE, ETHEREUM, OP_STACK, fee_kind, network_for_chain_id
+from qfl.cli import main
 from qfl.deployment import check_network
-from qfl.multiproc import LOCAL_CHAIN_ID, Anvil, qflchain
-from qfl.toolchain import PROJECT_ROOT
+from qfl.multiproc import LOCAL_CHAIN_ID, Anvil
 
 L2 = {"optimism:sepolia": 11155420, "base:sepolia": 84532, "arbitrum:sepolia": 421614}
 
@@ -71,17 +71,12 @@ def test_a_node_on_another_chain_is_refused_in_one_line(tmp_path):
             message = info.value.message
             assert f"runs chain id {runs}, but {given} is chain id {L2[given]}" in message, message
             assert message.endswith(hint) and "\n" not in message
-        # The same through the command line: one line on stderr, nothing read or sent.
+        # The same through the command line: one line, nothing read or sent.
         record = tmp_path / "deployment.json"
         record.write_text(json.dumps({"address": "0x" + "11" * 20, "block": 0}))
-        result = subprocess.run(
-            qflchain("status", "--network", f"optimism:sepolia:{local.url}", "--deployment", str(record)),
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
-    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines[-1].startswith("Error: --network optimism:sepolia:"), result.stderr
-    assert f"runs chain id {LOCAL_CHAIN_ID}, but optimism:sepolia is chain id 11155420" in lines[-1]
+        network = f"optimism:sepolia:{local.url}"
+        result = CliRunner().invoke(main, ["status", "--network", network, "--deployment", str(record)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: --network {network}: "), result.output
+    assert f"runs chain id {LOCAL_CHAIN_ID}, but optimism:sepolia is chain id 11155420" in lines[0]
