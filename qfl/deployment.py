@@ -354,7 +354,7 @@ def _require_chain_id(value: str, ecosystem: str, network: str, url: str) -> Non
         this = f"--network {url}"
     raise click.ClickException(
         f"--network {value}: the node at {url} runs chain id {chain_id}, but {ecosystem}:{network} is chain "
-        f"id {expected}: give the RPC URL of a {ecosystem}:{network} node"
+        f"id {expected}: give the RPC URL of a node of {ecosystem}:{network}"
         + (f", or {this} for this one" if this else "")
     )
 
