@@ -153,13 +153,17 @@ def transaction_fee(
 ) -> TxFee:
     """The fee of the transaction with `receipt` (gasUsed, effectiveGasPrice, and l1Fee where the chain
     reports one) on a chain of fee `kind`; `signed_tx()` gives its signed bytes and `params()` the L1 fee
-    parameters, asked for only when an OP-stack receipt has no l1Fee."""
+    parameters, asked for only when an OP-stack receipt has no l1Fee. Signed bytes nobody can give leave the
+    L1 fee at 0 with source "none" (counted in FeeLedger.l1_sources, so a report can say so)."""
     execution = _int(receipt["gasUsed"]) * _int(receipt.get("effectiveGasPrice") or 0)
     if kind != OP_STACK:
         return TxFee(sender, execution, 0, "none")
     if receipt.get("l1Fee") is not None:
         return TxFee(sender, execution, _int(receipt["l1Fee"]), "receipt")
-    raw = signed_tx()
+    try:
+        raw = signed_tx()
+    except Exception:  # noqa: BLE001 - a node without eth_getRawTransactionByHash: the fee stays unknown
+        raw = None
     if raw is None:
         return TxFee(sender, execution, 0, "none")
     return TxFee(sender, execution, l1_data_fee(raw, params()), "estimate")
