@@ -94,8 +94,8 @@ def run_experiment(
     a new run over an unfinished one raises ResumeError. Without `out_dir` the run uses a temporary folder,
     saves no checkpoints and leaves nothing behind (`resume` and `plots` then need an `out_dir`).
 
-    `chain`: "test" (ape's in-process chain, reset to genesis for every new run) or "foundry" (anvil, started
-    and stopped for you). `reproducible` (default) derives commitment salts from the config's seed, so the
+    `chain`: "test" (ape's in-process chain, reset to genesis for every new run), "foundry" (anvil, started
+    and stopped for you) or "optimism" (`anvil --optimism`: L1 data fees in the report, docs/l2.md). `reproducible` (default) derives commitment salts from the config's seed, so the
     same config gives the same numbers on the test chain, also when run twice in one process.
 
     Raises ConfigError, ResumeError, ValueError (bad arguments), or whatever stopped the run; with `out_dir`

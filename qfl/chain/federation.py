@@ -23,6 +23,8 @@ from web3.exceptions import ContractLogicError as Web3ContractLogicError
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
+from qfl.chain.fees import FeeLedger, TxFee, detect_fee_kind, load_l1_fee_params, transaction_fee
+from qfl.chain.networks import fee_kind
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
@@ -277,6 +279,8 @@ class Federation:
         self.sole_writer = sole_writer
         self._own_events: list[FederationEvent] = []
         self.gas = GasLedger()
+        self.fees = FeeLedger()  # what each sender paid: L2 execution and L1 data fees (qfl.chain.fees)
+        self._fee_kind: str | None = None  # found on the first transaction
         self.from_block = int(from_block)  # no federation event is older (the deployment block)
         self._views: dict[tuple, tuple[int, float, Any]] = {}
         self._address = str(contract.address)
@@ -455,9 +459,40 @@ class Federation:
         events = tuple(e for e in (self._events.decode(log) for log in logs) if e is not None)
         result = TxResult(name=name, gas_used=gas_used, tx_hash=tx_hash, block_number=block, events=events)
         self.gas.record(result)
+        self.fees.record(self._fee_of(str(sender.address), receipt))
         if self.sole_writer:
             self._own_events.extend(events)
         return result
+
+    def round_fees(self, round_: int) -> FeeLedger:
+        """What the transactions of `round_` (those that emitted its events: withdrawals are no round's) cost
+        their senders, from their receipts: any federation, whoever sent them (`qflchain history --fees`)."""
+        ledger = FeeLedger()
+        for tx_hash in dict.fromkeys(e.tx_hash for e in self.round_events(round_)):
+            receipt = dict(self._web3.eth.get_transaction_receipt(tx_hash))
+            ledger.record(self._fee_of(str(receipt["from"]), receipt))
+        ledger.kind = self.fees.kind
+        return ledger
+
+    def _fee_of(self, sender: str, receipt: Any) -> TxFee:
+        """What the transaction of `receipt` (a JSON-RPC receipt dict, or ape's receipt on EthTester) cost."""
+        if self._fee_kind is None:
+            kind = fee_kind(self._contract.provider.network.ecosystem.name)
+            # A bare URL is signed for as ethereum:local even on `anvil --optimism`: ask the node.
+            self._fee_kind = self.fees.kind = detect_fee_kind(kind, self._web3) if self._rpc_url else kind
+        if isinstance(receipt, dict):
+            fields = receipt
+            tx_hash = receipt["transactionHash"]
+
+            def signed() -> bytes | None:
+                return bytes(self._web3.eth.get_raw_transaction(tx_hash))
+        else:
+            fields = {"gasUsed": receipt.gas_used, "effectiveGasPrice": receipt.gas_price or 0}
+
+            def signed() -> bytes | None:
+                return bytes(receipt.transaction.serialize_transaction())
+
+        return transaction_fee(self._fee_kind, sender, fields, signed, load_l1_fee_params)
 
     # ------------------------------------------------------------------ sending on a node reached by URL
     # ape's send path cannot re-send or replace a transaction (it waits for one hash, then raises), so on a

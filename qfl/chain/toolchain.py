@@ -9,8 +9,13 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# The local chains a whole in-process federation runs on: ape's EthTester, or anvil started by ape-foundry.
-CHAINS = {"test": "ethereum:local:test", "foundry": "ethereum:local:foundry"}
+# The local chains a whole in-process federation runs on: ape's EthTester, or anvil started by ape-foundry
+# (for the optimism ecosystem ape-foundry starts it as `anvil --optimism`: the OP-stack rehearsal, docs/l2.md).
+CHAINS = {
+    "test": "ethereum:local:test",
+    "foundry": "ethereum:local:foundry",
+    "optimism": "optimism:local:foundry",
+}
 
 
 def configure_environment(root: Path = PROJECT_ROOT) -> None:

@@ -103,12 +103,14 @@ def _print_summary(console, report) -> None:
     rounds = Table(
         title="rounds (acc = test accuracy of the global model; in / out = updates accepted / rejected; "
         "bad out = attackers' updates rejected; burned = ETH of stake slashed and destroyed; gas in "
-        "thousands; time in seconds)"
+        "thousands; fee = gas x price paid, L1 fee = OP-stack L1 data fee, in ETH; time in seconds)"
     )
+    l1 = any(r.l1_fee_wei for r in report.rounds)
     columns = ["round", "acc", "in", "out", *(["undecided"] if undecided else []), "bad out", "burned"]
-    for col in (*columns, "kgas", "train", "store", "chain"):
+    fee_columns = ["fee", *(["L1 fee"] if l1 else [])]
+    for col in (*columns, "kgas", *fee_columns, "train", "store", "chain"):
         rounds.add_column(col, justify="right", no_wrap=True)
-    rounds.add_row("init", f"{report.initial_accuracy:.3f}", *[""] * (len(columns) + 2))
+    rounds.add_row("init", f"{report.initial_accuracy:.3f}", *[""] * (len(columns) + len(fee_columns) + 2))
     for r in report.rounds:
         rounds.add_row(
             str(r.round),
@@ -119,13 +121,18 @@ def _print_summary(console, report) -> None:
             f"{r.attackers_rejected}/{r.attackers_total}",
             f"{r.burned_eth:.3f}",
             f"{r.gas / 1000:,.0f}",
+            f"{r.execution_fee_wei / 10**18:.8f}",
+            *([f"{r.l1_fee_wei / 10**18:.8f}"] if l1 else []),
             f"{r.train_seconds:.2f}",
             f"{r.store_seconds:.2f}",
             f"{r.chain_seconds:.2f}",
         )
     console.print(rounds)
-    clients = Table(title="clients (ETH; rewards = withdrawn + withdrawable; burned = stake slashed)")
-    for col in ("client", "address", "role", "reputation", "stake", "rewards", "burned"):
+    clients = Table(
+        title="clients (ETH; rewards = withdrawn + withdrawable; burned = stake slashed; fees = what its "
+        "transactions paid, L1 data fee included)"
+    )
+    for col in ("client", "address", "role", "reputation", "stake", "rewards", "burned", "fees"):
         clients.add_column(col, justify="right")
     for c in report.clients:
         clients.add_row(
@@ -136,8 +143,18 @@ def _print_summary(console, report) -> None:
             f"{c.stake_eth:.3f}",
             f"{c.rewards_eth:.3f}",
             f"{c.burned_eth:.3f}",
+            f"{(c.execution_fee_wei + c.l1_fee_wei) / 10**18:.8f}",
         )
     console.print(clients)
+    if report.rounds and report.clients:
+        from qfl.orchestration.report import round_cost
+
+        cost = round_cost(report)
+        console.print(
+            f"cost of a round (mean of {len(report.rounds)}): {cost['fee_wei'] / 10**18:.8f} ETH = "
+            f"{cost['execution_fee_wei'] / 10**18:.8f} execution + {cost['l1_fee_wei'] / 10**18:.8f} L1 data; "
+            f"{cost['per_client_wei'] / 10**18:.8f} ETH per client"
+        )
     if report.money:
         money = Table(
             title="money held by the contract (ETH): balance = staked + withdrawable + pool + reserved + burned"
@@ -181,7 +198,8 @@ def demo(config_path: Path, out_dir: Path) -> None:
     type=click.Choice(sorted(CHAINS)),
     default=None,
     help="test (default): ape's in-process EthTester chain; foundry: anvil (faster per transaction), "
-    "started and stopped for you. A resumed run keeps the chain it started on",
+    "started and stopped for you; optimism: `anvil --optimism`, the OP-stack rehearsal with the L1 data "
+    "fee in the report (docs/l2.md). A resumed run keeps the chain it started on",
 )
 @click.option(
     "--resume",
@@ -262,6 +280,11 @@ def split_data(config_path: Path, out_dir: Path) -> None:
 @click.option(
     "--timeout", type=float, default=3600.0, show_default=True, help="seconds to wait for the nodes"
 )
+@click.option(
+    "--optimism",
+    is_flag=True,
+    help="run anvil as `anvil --optimism` (the OP-stack stand-in): each round's line gets its L1 data fee",
+)
 def launch(
     config_path: Path,
     data_dir: Path,
@@ -269,6 +292,7 @@ def launch(
     out_dir: Path,
     split_from_config: bool,
     timeout: float,
+    optimism: bool = False,
 ) -> None:
     """Start anvil, deploy, run one `node --data` process per client, wait, print each round, stop anvil."""
     from qfl.orchestration.launcher import LaunchError
@@ -277,7 +301,16 @@ def launch(
     if nodes is not None and nodes < 2:
         raise click.BadParameter(f"{nodes}: a federation needs at least 2 nodes", param_hint="--nodes")
     try:
-        run_launch(config_path, data_dir, out_dir, nodes, split_from_config, timeout, echo=click.echo)
+        run_launch(
+            config_path,
+            data_dir,
+            out_dir,
+            nodes,
+            split_from_config,
+            timeout,
+            echo=click.echo,
+            optimism=optimism,
+        )
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:

@@ -119,7 +119,14 @@ def sweep(network: str, deployment: Path, account: str) -> None:
     default=None,
     help="also show this account's (test:N, alias or 0x address) outcome and reward",
 )
-def history(network: str, deployment: Path, account: str | None) -> None:
+@click.option(
+    "--fees",
+    "with_fees",
+    is_flag=True,
+    help="also what each round's transactions paid, from their receipts: execution fee and, on an "
+    "OP-stack chain, the L1 data fee (docs/l2.md)",
+)
+def history(network: str, deployment: Path, account: str | None, with_fees: bool = False) -> None:
     """Every round so far: phase, global model CID, updates accepted/rejected, rewards paid and burned."""
     from qfl.orchestration import member
 
@@ -129,6 +136,7 @@ def history(network: str, deployment: Path, account: str | None) -> None:
         if account and address is None:
             address = resolve_account(account).address
         rows = member.history(federation, address)
+        fees = {row.round: federation.round_fees(row.round) for row in rows} if with_fees else {}
     if not rows:
         click.echo("no round started yet")
     for row in rows:
@@ -142,7 +150,21 @@ def history(network: str, deployment: Path, account: str | None) -> None:
                 f"; {address}: {row.mine}, reward {member.wei_to_eth(row.my_reward)} ETH, burned "
                 f"{member.wei_to_eth(row.my_burned)} ETH"
             )
+        if row.round in fees:
+            line += "; " + _fees_text(fees[row.round])
         click.echo(line)
+
+
+def _fees_text(ledger) -> str:
+    """A round's fees from its receipts, for `history --fees` (qfl.chain.fees.FeeLedger)."""
+    from qfl.chain.networks import ARBITRUM, OP_STACK
+
+    text = f"fees {ledger.total_execution_wei / 10**18:.8f} ETH"
+    if ledger.kind == OP_STACK:
+        text += f" + L1 data {ledger.total_l1_data_wei / 10**18:.8f} ETH"
+    elif ledger.kind == ARBITRUM:
+        text += " (L1 part inside the gas)"
+    return text + f" from {sum(ledger.l1_sources.values())} transactions"
 
 
 @main.command()

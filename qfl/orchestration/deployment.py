@@ -281,33 +281,54 @@ def _require_rpc(url: str) -> int:
     return chain_id
 
 
-# Chain ids of the public ethereum networks ape knows, so a bare URL of one is signed for correctly.
-ETHEREUM_CHAIN_IDS = {1: "mainnet", 11155111: "sepolia", 17000: "holesky", 560048: "hoodi"}
-
-
 def _network_for_chain_id(url: str, chain_id: int) -> str:
-    """The ethereum network ape must sign for on the node at `url` reporting `chain_id`."""
+    """The ape network (ECOSYSTEM:NETWORK) to sign for on the node at `url` reporting `chain_id`: the public
+    network with that id (qfl.chain.networks), or ape's ad-hoc local chain."""
+    from qfl.chain.networks import network_for_chain_id
     from qfl.orchestration.multiproc import LOCAL_CHAIN_ID
 
     if chain_id in (0, LOCAL_CHAIN_ID):
-        return "local"
-    if chain_id in ETHEREUM_CHAIN_IDS:
-        return ETHEREUM_CHAIN_IDS[chain_id]
+        return "ethereum:local"
+    known = network_for_chain_id(chain_id)
+    if known is not None:
+        return known.choice
     raise click.ClickException(
         f"the node at {url} runs chain id {chain_id}, but ape signs for a bare RPC URL as its local chain "
-        f"{LOCAL_CHAIN_ID} (or a known ethereum network): start anvil with `--chain-id {LOCAL_CHAIN_ID}`, "
+        f"{LOCAL_CHAIN_ID} (or a known public network): start anvil with `--chain-id {LOCAL_CHAIN_ID}`, "
         "or pass --network ECOSYSTEM:NETWORK:URL"
+    )
+
+
+def _require_chain_id(value: str, ecosystem: str, network: str, url: str) -> None:
+    """A ClickException unless the node at `url` serves the chain `ecosystem:network` names (public
+    networks only: a local or fork network takes any id)."""
+    from qfl.chain.networks import expected_chain_id, network_for_chain_id
+    from qfl.orchestration.multiproc import LOCAL_CHAIN_ID
+
+    chain_id = _require_rpc(url)
+    expected = expected_chain_id(ecosystem, network)
+    if expected is None or chain_id in (0, expected):  # 0: a websocket URL, whose id is not probed
+        return
+    known = network_for_chain_id(chain_id)
+    this = ""  # the --network that would sign for this node instead
+    if known is not None:
+        this = f"--network {known.choice}:{url}"
+    elif chain_id == LOCAL_CHAIN_ID:
+        this = f"--network {url}"
+    raise click.ClickException(
+        f"--network {value}: the node at {url} runs chain id {chain_id}, but {ecosystem}:{network} is chain "
+        f"id {expected}: give the RPC URL of a node of {ecosystem}:{network}"
+        + (f", or {this} for this one" if this else "")
     )
 
 
 def check_network(value: str) -> str:
     """The ape network choice for `--network value` (an ape choice, or a bare RPC URL that becomes
-    ethereum:<network>:URL), checked before ape sees it: an unknown ecosystem, network or provider, or a URL
-    where nothing answers JSON-RPC, is a ClickException listing what would work."""
-    from qfl.orchestration.multiproc import network_choice
-
+    ECOSYSTEM:NETWORK:URL of the network its chain id names), checked before ape sees it: an unknown ecosystem,
+    network or provider, a URL where nothing answers JSON-RPC, or one on another chain than the choice
+    names, is a ClickException listing what would work."""
     if value.startswith(URL_SCHEMES):
-        return network_choice(value, _network_for_chain_id(value, _require_rpc(value)))
+        return f"{_network_for_chain_id(value, _require_rpc(value))}:{value}"
     import ape
 
     parts = value.split(":", 2)
@@ -330,7 +351,7 @@ def check_network(value: str) -> str:
     provider = parts[2] if len(parts) > 2 else ""
     network = ecosystem.get_network(network_name)
     if provider.startswith(URL_SCHEMES):
-        _require_rpc(provider)
+        _require_chain_id(value, ecosystem_name, network_name, provider)
     elif provider and not provider.endswith(".ipc") and provider not in network.providers:
         raise click.ClickException(
             f"--network {value}: {ecosystem_name}:{network_name} has no provider {provider!r}; its providers are "

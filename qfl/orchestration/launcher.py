@@ -113,6 +113,7 @@ def launch(
     split_from_config: bool = False,
     timeout: float = 3600.0,
     echo: Callable[[str], None] = print,
+    optimism: bool = False,
 ) -> LaunchResult:
     """Play the federation of `config` with one process per client on DATA_DIR/client-<i> files (see the
     module doc). Raises LaunchError (one line) when it cannot start or a node fails, KeyboardInterrupt after
@@ -136,7 +137,7 @@ def launch(
     logs_dir.mkdir(exist_ok=True)
     logs = {i: logs_dir / f"client-{i}.log" for i in range(n)}
     processes: dict[int, subprocess.Popen] = {}
-    anvil = multiproc.Anvil(state_path=out / "anvil-state.json")
+    anvil = multiproc.Anvil(state_path=out / "anvil-state.json", optimism=optimism)
     # Ctrl-C (even where the shell started us with SIGINT ignored) and SIGTERM: stop everything, then raise.
     previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -162,7 +163,9 @@ def launch(
         except TimeoutError as exc:
             raise LaunchError(f"{exc}; logs in {logs_dir}") from None
         echo(f"logs: {logs_dir}/client-<i>.log")
-        history = _qflchain("history", "--network", anvil.url, "--deployment", str(deployment), timeout=300)
+        history = _qflchain(
+            "history", "--network", anvil.url, "--deployment", str(deployment), "--fees", timeout=300
+        )
         summary = history.stdout.strip().splitlines() if history.returncode == 0 else []
         for line in summary or [f"(no history: {_last_line(history.stderr)})"]:
             echo(line)

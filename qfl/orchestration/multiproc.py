@@ -70,6 +70,8 @@ class Anvil:
     process: subprocess.Popen | None = None
     state_path: Path | None = None
     state_interval: int | None = 1  # seconds between dumps of `state_path` (a SIGKILL loses at most this)
+    optimism: bool = False  # `anvil --optimism`: the OP-stack stand-in (docs/l2.md)
+    chain_id: int = LOCAL_CHAIN_ID
 
     @property
     def url(self) -> str:
@@ -91,7 +93,8 @@ class Anvil:
                 "--accounts",
                 "20",
                 "--chain-id",
-                str(LOCAL_CHAIN_ID),
+                str(self.chain_id),
+                *(["--optimism"] if self.optimism else []),
                 *self._state_args(),
             ],
             stdout=subprocess.DEVNULL,

@@ -33,6 +33,14 @@ class RoundRecord:
     bytes_stored: int
     bytes_fetched: int
     global_cid: str
+    # What the round's transactions cost their senders (qfl.chain.fees): gasUsed x effectiveGasPrice, and on
+    # an OP-stack chain the L1 data fee (Arbitrum's L1 component is inside its gas, so in the first).
+    execution_fee_wei: int = 0
+    l1_fee_wei: int = 0
+
+    @property
+    def fee_wei(self) -> int:
+        return self.execution_fee_wei + self.l1_fee_wei
 
     @property
     def wall_seconds(self) -> float:
@@ -50,6 +58,8 @@ class ClientRecord:
     stake_eth: float
     rewards_eth: float
     burned_eth: float  # of its stake, slashed and burned
+    execution_fee_wei: int = 0  # its transactions' fees over the run (see RoundRecord)
+    l1_fee_wei: int = 0
 
 
 @dataclass
@@ -77,8 +87,11 @@ class RunReport:
         return cls(
             name=data["name"],
             initial_accuracy=data["initial_accuracy"],
-            rounds=[RoundRecord(**{k: v for k, v in r.items() if k in round_fields}) for r in data["rounds"]],
-            clients=[ClientRecord(**c) for c in data["clients"]],
+            rounds=[
+                RoundRecord(**_wei_ints({k: v for k, v in r.items() if k in round_fields}))
+                for r in data["rounds"]
+            ],
+            clients=[ClientRecord(**_wei_ints(c)) for c in data["clients"]],
             gas_by_method=dict(data["gas_by_method"]),
             calls_by_method=dict(data["calls_by_method"]),
             money={k: int(v) for k, v in data["money"].items()},
@@ -88,13 +101,39 @@ class RunReport:
         return {
             "name": self.name,
             "initial_accuracy": self.initial_accuracy,
-            "rounds": [asdict(r) | {"wall_seconds": r.wall_seconds} for r in self.rounds],
-            "clients": [asdict(c) for c in self.clients],
+            "rounds": [_wei_strs(asdict(r) | {"wall_seconds": r.wall_seconds}) for r in self.rounds],
+            "clients": [_wei_strs(asdict(c)) for c in self.clients],
             "gas_by_method": self.gas_by_method,
             "calls_by_method": self.calls_by_method,
             "money": {k: str(v) for k, v in self.money.items()},  # wei, beyond JSON's exact integers
             "money_conserved": self.money_conserved,
         }
+
+
+_FEES = ("execution_fee_wei", "l1_fee_wei")
+
+
+def round_cost(report: RunReport) -> dict[str, int]:
+    """The mean fees of a round in wei (integer division): L2 execution, L1 data, both, and both per client
+    (the round's fees over the clients: sponsor and committee transactions included)."""
+    n = max(1, len(report.rounds))
+    execution = sum(r.execution_fee_wei for r in report.rounds) // n
+    l1 = sum(r.l1_fee_wei for r in report.rounds) // n
+    return {
+        "execution_fee_wei": execution,
+        "l1_fee_wei": l1,
+        "fee_wei": execution + l1,
+        "per_client_wei": (execution + l1) // max(1, len(report.clients)),
+    }
+
+
+def _wei_strs(row: dict) -> dict:
+    """Fees in wei as strings in JSON (beyond JSON's exact integers, as `money`)."""
+    return row | {k: str(row[k]) for k in _FEES if k in row}
+
+
+def _wei_ints(row: dict) -> dict:
+    return row | {k: int(row[k]) for k in _FEES if k in row}
 
 
 def write_results(report: RunReport, out_dir: Path, plots: bool = True) -> list[Path]:

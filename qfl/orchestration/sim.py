@@ -185,9 +185,10 @@ class Simulation:
         X_test, y_test = self.test_set.X_test, self.test_set.y_test
         report = report or self.initial_report()
         attackers = {n.address.lower() for n in self.nodes if n.identity.attack}
-        ledger = self.federation.gas
+        ledger, fees = self.federation.gas, self.federation.fees
         for _ in range(self.cfg.protocol.rounds - len(report.rounds)):
             before = _snapshot(self.nodes, self.store, ledger.total)
+            fees_before = (fees.total_execution_wei, fees.total_l1_data_wei)
             start = time.perf_counter()
             round_ = self.play_round()
             wall = time.perf_counter() - start
@@ -220,13 +221,16 @@ class Simulation:
                 bytes_stored=after["bytes_in"] - before["bytes_in"],
                 bytes_fetched=after["bytes_out"] - before["bytes_out"],
                 global_cid=digest_to_cid(self.federation.global_model(round_)),
+                execution_fee_wei=fees.total_execution_wei - fees_before[0],
+                l1_fee_wei=fees.total_l1_data_wei - fees_before[1],
             )
             report.rounds.append(record)
             self.progress(
                 f"round {round_}/{self.cfg.protocol.rounds}: accuracy {record.accuracy:.3f}, "
                 f"accepted {record.accepted}, rejected {record.rejected} "
                 f"(attackers rejected {record.attackers_rejected}/{record.attackers_total}), "
-                f"burned {record.burned_eth:.3f} ETH, gas {record.gas:,}, {record.wall_seconds:.1f}s"
+                f"burned {record.burned_eth:.3f} ETH, gas {record.gas:,} ({_fee_text(record)}), "
+                f"{record.wall_seconds:.1f}s"
             )
             self.standings(report)
             if on_round is not None:
@@ -263,6 +267,7 @@ class Simulation:
 
     def _client_record(self, node: Node, withdrawn: int, burned: int) -> ClientRecord:
         view = self.federation.client_view(node.address)
+        fees = self.federation.fees
         return ClientRecord(
             index=node.identity.index,
             address=node.address,
@@ -271,7 +276,15 @@ class Simulation:
             stake_eth=view.stake / WEI,
             rewards_eth=(withdrawn + view.withdrawable) / WEI,
             burned_eth=burned / WEI,
+            execution_fee_wei=fees.execution_wei.get(node.address.lower(), 0),
+            l1_fee_wei=fees.l1_data_wei.get(node.address.lower(), 0),
         )
+
+
+def _fee_text(record: RoundRecord) -> str:
+    """The round's fees for a progress line: L2 execution, plus the L1 data fee where there is one."""
+    text = f"fees {record.execution_fee_wei / WEI:.8f} ETH"
+    return text + (f" + L1 data {record.l1_fee_wei / WEI:.8f} ETH" if record.l1_fee_wei else "")
 
 
 def _snapshot(nodes: list[Node], store: ContentStore, gas: int) -> dict[str, float]:
@@ -332,6 +345,9 @@ def build_in_process(
             federation.gas.gas[name] += total
         for name, calls in resume["gas"]["calls"].items():
             federation.gas.calls[name] += calls
+        for part, paid in resume.get("fees", {}).items():  # fees of those rounds, per sender
+            for who, wei in paid.items():
+                getattr(federation.fees, part)[who] += int(wei)
     federation.sole_writer = True  # every node shares this binding: events come from its receipts
     if resume is not None:
         # ... and those of the last finished round, sent before the stop, come from the chain once: nodes
@@ -607,6 +623,10 @@ class RunFolder:
             "federation": {"address": sim.federation.address, "from_block": sim.federation.from_block},
             "accounts": _account_records(sim.accounts),
             "gas": {"gas": dict(sim.federation.gas.gas), "calls": dict(sim.federation.gas.calls)},
+            "fees": {
+                part: {a: str(v) for a, v in getattr(sim.federation.fees, part).items()}
+                for part in ("execution_wei", "l1_data_wei")
+            },
             "totals": {
                 "withdrawn": {a: str(v) for a, v in sim.withdrawn.items()},
                 "burned": {a: str(v) for a, v in sim.burned.items()},

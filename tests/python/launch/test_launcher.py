@@ -35,7 +35,7 @@ def test_each_node_is_given_only_its_own_file(tmp_path: Path, monkeypatch):
     class FakeAnvil:
         url = "http://127.0.0.1:1"
 
-        def __init__(self, state_path):
+        def __init__(self, state_path, optimism=False):
             self.state_path = state_path
 
         def start(self):
