@@ -88,21 +88,39 @@ def test_epsilon_is_reported_and_falls_with_noise():
         privatize(np.ones(3), np.zeros(3), clip=0.0, noise_multiplier=1.0, seed=0)
 
 
+def federation(split: str):
+    cond = judging.Condition("digits01", split, 10)
+    return (*judging.setup(cond, 0), judging.SPECS["digits01"])
+
+
 @pytest.fixture(scope="module")
-def small():
-    cond = judging.Condition("digits01", "Dirichlet(1.0)", 10)
-    return judging.setup(cond, 0), judging.SPECS["digits01"]
+def iid():
+    return federation("IID")
 
 
 @pytest.mark.parametrize("attack", judging.ATTACKS)
-def test_committee_rejects_each_attack_and_keeps_honest_clients(small, attack):
-    (ds, clients, validators), spec = small
+def test_committee_rejects_each_attack_and_keeps_honest_clients(iid, attack):
+    ds, clients, validators, spec = iid
     t = judging.run(ds, spec, clients, validators, rounds=3, seed=0, attack=attack)
     assert t.attack_rejected / t.attack >= 0.95, (attack, t)
     assert t.honest_accepted / t.honest >= 0.98 and t.honest_rejected == 0, (attack, t)
 
 
-def test_honest_dp_updates_are_accepted(small):
-    (ds, clients, validators), spec = small
+@pytest.mark.parametrize("split", ["Dirichlet(0.1)", "1-label shards"])
+def test_honest_clients_with_skewed_data_are_accepted(split):
+    ds, clients, validators, spec = federation(split)
+    t = judging.run(ds, spec, clients, validators, rounds=3, seed=0)
+    assert t.honest_accepted / t.honest >= 0.98 and t.honest_rejected == 0, (split, t)
+
+
+@pytest.mark.parametrize("attack", ["free rider", "momentum", "copy earlier", "30% colluding", "scaling x10"])
+def test_free_riders_and_amplified_attacks_are_rejected_under_strong_skew(attack):
+    ds, clients, validators, spec = federation("1-label shards")
+    t = judging.run(ds, spec, clients, validators, rounds=3, seed=0, attack=attack)
+    assert t.attack_rejected / t.attack >= 0.95, (attack, t)
+
+
+def test_honest_dp_updates_are_accepted(iid):
+    ds, clients, validators, spec = iid
     t = judging.run(ds, spec, clients, validators, rounds=3, seed=0, dp_noise=1.0)
     assert t.honest_accepted / t.honest >= 0.98 and t.honest_rejected == 0, t
