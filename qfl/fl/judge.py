@@ -156,32 +156,36 @@ def geometry(
             if dn > 0:
                 momentum |= (d @ drift) / np.maximum(norm * dn, 1e-12) > cfg.momentum_cos
 
-    # Direction against the others: each step's cosine to the mean of the OTHER steps, each clipped to the median
-    # norm so no single (scaled) update steers the reference.
+    no_step = norm < cfg.min_step * scale
+    too_large = norm_ratio > cfg.max_norm_ratio
+    keep = ~(no_step | duplicate | copy | momentum | too_large)
+    # Direction against the others: each step's cosine to the mean of the OTHER steps that passed the checks
+    # above (ten momentum free riders must not steer it), each clipped to the median norm.
     clipped = d * np.minimum(1.0, scale / np.maximum(norm, 1e-12))[:, None]
-    total = clipped.sum(axis=0)
-    ref = total[None, :] - clipped
+    total = clipped[keep].sum(axis=0)
+    ref = total[None, :] - clipped * keep[:, None]
     cosine = (d * ref).sum(1) / np.maximum(norm * np.linalg.norm(ref, axis=1), 1e-12)
     return Geometry(
         step_norm=norm,
         norm_ratio=norm_ratio,
         cosine=cosine,
-        no_step=norm < cfg.min_step * scale,
+        no_step=no_step,
         duplicate=duplicate,
         copy=copy,
         momentum=momentum,
-        too_large=norm_ratio > cfg.max_norm_ratio,
+        too_large=too_large,
     )
 
 
-def _robust_z(values: np.ndarray, floor: float) -> np.ndarray:
+def _robust_z(values: np.ndarray, floor: float, among: np.ndarray | None = None) -> np.ndarray:
     """(v - median) / scale; the scale is the larger of 1.4826 MAD and the 10-75% range / 1.956 (both sigma for a
     normal sample), so a bimodal round (label skew: the validator's classes against the others, the others a
     quarter or more) is one spread, not a majority and outliers; the range stops at 75% so that a fifth of
     attackers on the harmful side does not widen it."""
-    med = np.median(values)
-    mad = 1.4826 * np.median(np.abs(values - med))
-    p10, p75 = np.percentile(values, [10, 75])
+    ref = values if among is None or not among.any() else values[among]
+    med = np.median(ref)
+    mad = 1.4826 * np.median(np.abs(ref - med))
+    p10, p75 = np.percentile(ref, [10, 75])
     return (values - med) / max(mad, (p75 - p10) / 1.956, floor)
 
 
@@ -191,17 +195,35 @@ def loss_changes(spec: ModelSpec, global_params, updates, X_val, y_val) -> np.nd
     return many - evaluate(spec, np.asarray(global_params, np.float32), X_val, y_val)["loss"]
 
 
-def grade(geo: Geometry, delta_loss: np.ndarray, cfg: JudgeConfig = JudgeConfig()) -> np.ndarray:  # noqa: B008
-    """Score bytes (uint8) from the round's geometry and this validator's loss changes."""
-    z = _robust_z(np.asarray(delta_loss, np.float64), cfg.mad_floor)
+def label_balance(y, n_classes: int) -> float:
+    """Entropy of the label histogram over log(n_classes): 1 for balanced rows, 0 for rows of one class."""
+    counts = np.bincount(np.asarray(y, np.int64), minlength=n_classes).astype(np.float64)
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum() / np.log(n_classes)) if n_classes > 1 else 1.0
+
+
+def grade(
+    geo: Geometry,
+    delta_loss: np.ndarray,
+    cfg: JudgeConfig = JudgeConfig(),  # noqa: B008
+    balance: float = 1.0,
+) -> np.ndarray:
+    """Score bytes (uint8) from the round's geometry and this validator's loss changes.
+
+    `balance` (`label_balance` of the validator's rows) scales the direction term: a validator holding one class
+    cannot tell an update trained on another class from one trained against its own (both point away from the
+    majority and hurt on its rows), so it leaves direction to validators whose rows cover the classes.
+    """
+    keep = ~geo.zero  # the round's statistics come from the updates that passed the data-free checks
+    z = _robust_z(np.asarray(delta_loss, np.float64), cfg.mad_floor, keep)
     harm = np.clip((z - cfg.harm_z0) / (cfg.harm_z1 - cfg.harm_z0), 0.0, 1.0)
     # How far the update's cosine to the others lies below the round's median cosine: in a coherent round
     # (IID, mild skew) honest cosines cluster high and a flipped step lies far below; under strong skew they
     # spread over [-0.5, 1] and nothing short of the full gap counts.
-    gap = np.median(geo.cosine) - geo.cosine
+    gap = np.median(geo.cosine[keep] if keep.any() else geo.cosine) - geo.cosine
     against = np.clip((gap - cfg.against_gap0) / (cfg.against_gap1 - cfg.against_gap0), 0.0, 1.0)
     gate = np.clip((z - cfg.gate_z0) / (cfg.gate_z1 - cfg.gate_z0), 0.0, 1.0)
-    badness = np.maximum(harm, against * gate)
+    badness = np.maximum(harm, against * gate * balance)
     score = np.rint(255.0 * (1.0 - badness))
     score[geo.zero] = 0
     return score.astype(np.uint8)
@@ -225,7 +247,8 @@ def judge_round(
     took (from the revealed sample counts), so a large client's longer step is not a magnitude outlier.
     """
     geo = geometry(global_params, updates, memory, owners, local_steps, cfg)
-    scores = grade(geo, loss_changes(spec, global_params, updates, X_val, y_val), cfg)
+    balance = label_balance(y_val, spec.n_classes)
+    scores = grade(geo, loss_changes(spec, global_params, updates, X_val, y_val), cfg, balance)
     if memory is not None:
         memory.remember(global_params, updates, owners)
     return scores
