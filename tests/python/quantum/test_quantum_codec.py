@@ -84,7 +84,7 @@ def test_an_update_names_its_parent_and_global_models_keep_their_bytes():
     plain = encode_weights(w, SPEC.digest())
     parent = bytes(range(32))
     named = encode_weights(w, SPEC.digest(), parent=parent)
-    assert plain[4] == 1 and named[4] == 2 and named == plain[:40] + parent + plain[40:]
+    assert plain[4] == 1 and named[4] == 2 and named[5:] == plain[5:40] + parent + plain[40:]
     assert decode_weights(plain).parent is None
     back = decode_weights(named)
     assert back.parent == parent and np.array_equal(back.params, w)
