@@ -64,6 +64,7 @@ class Tally:
     honest_rejected: int = 0
     attack: int = 0
     attack_rejected: int = 0
+    attack_accepted: int = 0
     validator_right: list = field(default_factory=lambda: [0] * N_VALIDATORS)
     validator_seen: int = 0
     accuracy: float = 0.0
@@ -144,6 +145,7 @@ def run(
             if bad[i]:
                 t.attack += 1
                 t.attack_rejected += o == REJECTED
+                t.attack_accepted += o == ACCEPTED
             else:
                 t.honest += 1
                 t.honest_accepted += o == ACCEPTED
@@ -197,8 +199,9 @@ def measure(conds: list[Condition], seeds: list[int], rounds: int, dp_noises: li
         "|---|---|---:|" + "---:|" * (len(ATTACKS) + 3),
     ]
     acc_rows = [
-        "| dataset | split | clients | FedAvg, no attackers | judged, no attackers | judged, worst attack | worst attack |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| dataset | split | clients | FedAvg, no attackers | judged, no attackers | judged, worst attack | worst attack "
+        "| paid: sign-flip x1 | paid: sign-flip x3 | paid: label-flip | paid: any other attack (max) |",
+        "|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     dp_rows = [
         "| dataset | split | clients | noise z | epsilon (delta=1e-5) | honest accepted | honest slashed | accuracy | FedAvg without DP |",
@@ -208,6 +211,7 @@ def measure(conds: list[Condition], seeds: list[int], rounds: int, dp_noises: li
         spec = SPECS[cond.dataset]
         per = {k: [] for k in ("h_acc", "h_rej", "val", "fedavg", "clean")}
         rej = {a: [] for a in ATTACKS}
+        paid = {a: [] for a in ATTACKS}
         acc_att = {a: [] for a in ATTACKS}
         dp = {z: {"acc": [], "h_acc": [], "h_rej": []} for z in dp_noises}
         for seed in seeds:
@@ -218,6 +222,7 @@ def measure(conds: list[Condition], seeds: list[int], rounds: int, dp_noises: li
             for a in ATTACKS:
                 tallies[a] = run(ds, spec, clients, validators, rounds, seed, attack=a)
                 rej[a].append(tallies[a].attack_rejected / max(tallies[a].attack, 1))
+                paid[a].append(tallies[a].attack_accepted / max(tallies[a].attack, 1))
                 acc_att[a].append(tallies[a].accuracy)
             per["clean"].append(tallies[None].accuracy)
             h = sum(t.honest for t in tallies.values())
@@ -241,8 +246,12 @@ def measure(conds: list[Condition], seeds: list[int], rounds: int, dp_noises: li
             + f" | {_cell(per['val'])} |"
         )
         worst = min(ATTACKS, key=lambda a: np.mean(acc_att[a]))
+        flips = ["sign-flip x1", "sign-flip x3", "label-flip"]
+        others = max((a for a in ATTACKS if a not in flips), key=lambda a: np.mean(paid[a]))
         acc_rows.append(
-            f"{head} {_cell(per['fedavg'])} | {_cell(per['clean'])} | {_cell(acc_att[worst])} | {worst} |"
+            f"{head} {_cell(per['fedavg'])} | {_cell(per['clean'])} | {_cell(acc_att[worst])} | {worst} | "
+            + " | ".join(_cell(paid[a]) for a in [*flips, others])
+            + " |"
         )
         for z in dp_noises:
             eps = client_epsilon(z, rounds)
@@ -275,7 +284,7 @@ def main() -> None:
     conds = [Condition(d, s, n) for d in datasets for n in sizes for s in splits]
     t0 = time.perf_counter()
     judge_rows, acc_rows, dp_rows = measure(conds, seeds, rounds, [0.3, 1.0])
-    cmd = "python -m qfl.fl.judging" + (" --quick" if args.quick else "")
+    cmd = "python -m qfl.fl.judging" + (" --quick" if args.quick else "") + f" --datasets {args.datasets}"
     text = "\n".join(
         [
             f"### Committee judgment: fraction of updates per outcome ({len(seeds)} seeds, {rounds} rounds, "
