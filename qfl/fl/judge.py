@@ -14,15 +14,18 @@ Score 0 ("free riding or clearly out of range"), whatever the data says:
   - magnitude: step norm per local step (`local_steps`, from the revealed sample counts) above max_norm_ratio
     times the median (scaling, amplified flips, noise).
 
-Otherwise a graded badness in [0, 1], byte = round(255 * (1 - badness)):
-  - harm: the update's loss change on the validator's rows, as a robust z-score over the round's updates
-    (median / MAD, with a floor so identical honest values are not outliers); harm ramps from 0 at z = harm_z0 to
-    1 at z = harm_z1. Relative to the round, not absolute: under label skew every update moves the validator's
-    loss a lot, and only an update far outside that spread is harmful;
-  - against: the step points away from the others (cosine to the norm-clipped mean of the other steps below 0),
-    counted only in proportion to how much worse than the round's median the update does on this validator's rows.
-    Under strong skew honest steps point away from each other too; then they help on some validators' rows, and
-    the committee median keeps them.
+Otherwise a graded badness in [0, 1], byte = round(255 * (1 - badness)), badness = max(harm, against * gate *
+balance), with the round's statistics taken over the updates that passed the checks above:
+  - harm: the update's loss change on the validator's rows as a robust z-score over the round (scale: the larger
+    of 1.4826 MAD and the 10-75% range / 1.956, so the bimodal changes of label skew count as one spread), ramping
+    from harm_z0 to harm_z1;
+  - against: how far the update's cosine to the norm-clipped mean of the other steps lies below the round's median
+    cosine (ramp against_gap0..against_gap1): far below in a coherent round, never in a round whose honest steps
+    already point every way (strong skew);
+  - gate: "against" counts only as far as the update does worse than the round's median on this validator's rows
+    (ramp gate_z0..gate_z1): a step that points elsewhere but helps here is an honest client with other data;
+  - balance: the label entropy of the validator's rows (`label_balance`), 0 for a one-class validator, which cannot
+    tell an update trained on another class from one trained against its own.
 """
 
 from __future__ import annotations
