@@ -523,9 +523,8 @@ class Node:
             steps = [
                 self.training.epochs * -(-view.reveals[i].samples // self.training.batch_size) for i in usable
             ]
-            memory = self.__dict__.setdefault(
-                "_judge_memory", JudgeMemory()
-            )  # in memory only: lost on restart
+            # Kept in memory only: a restarted validator forgets earlier rounds (copies, momentum) for a while.
+            memory = self.__dict__.setdefault("_judge_memory", JudgeMemory())
             with self.timers.measure("train"):
                 scores[usable] = judge_round(
                     self.spec,
