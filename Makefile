@@ -19,6 +19,8 @@ $(STAMPS)/python: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt dm-tree
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt dp-accounting  # see pyproject: extra 'dp'
 	@touch $@
 
 $(STAMPS)/npm: package.json package-lock.json

@@ -40,7 +40,7 @@ from qfl.chain import (
 from qfl.data import ClientData
 from qfl.fl.aggregate import AGGREGATORS, cap_shares
 from qfl.fl.attacks import ATTACKS, apply_attack
-from qfl.fl.scoring import decide_votes, score_updates
+from qfl.fl.judge import JudgeMemory, judge_round
 from qfl.quantum.codec import decode_weights, encode_weights
 from qfl.quantum.spec import ModelSpec
 from qfl.quantum.train import TrainConfig, train_local
@@ -244,13 +244,16 @@ class Node:
             return self.federation.block_timestamp(view.block) > view.attest_deadline + self.attest_period
 
     # ------------------------------------------------------------------ weights in the store
-    def fetch_weights(self, digest: bytes) -> np.ndarray:
-        """Fetch weights by CID digest; the store verifies the bytes against the CID, the codec the spec."""
+    def fetch_weights(self, digest: bytes, parent: bytes | None = None) -> np.ndarray:
+        """Fetch weights by CID digest; the store verifies the bytes against the CID, the codec the spec (and,
+        when `parent` is given, that the weights name it as the model they were trained from)."""
         with self.timers.measure("store"):
             data = self.store.get(digest_to_cid(digest))
         decoded = decode_weights(data)
         if decoded.spec_digest != self.spec_digest:
             raise ValueError(f"weights {digest_to_cid(digest)} were made for another model spec")
+        if parent is not None and decoded.parent != parent:
+            raise ValueError(f"update {digest_to_cid(digest)} was not trained from this round's start model")
         return decoded.params
 
     def store_weights(self, params: np.ndarray) -> str:
@@ -258,9 +261,11 @@ class Node:
         with self.timers.measure("store"):
             return self.store.put(data)
 
-    def store_update(self, update: np.ndarray) -> str:
-        """Put this node's trained update in the store; its CID is what the node commits to."""
-        return self.store_weights(update)
+    def store_update(self, update: np.ndarray, parent: bytes | None = None) -> str:
+        """Put this node's trained update, naming its parent model, in the store; its CID is what it commits to."""
+        data = encode_weights(update, self.spec_digest, parent=parent)
+        with self.timers.measure("store"):
+            return self.store.put(data)
 
     # ------------------------------------------------------------------ secrets on disk
     def _pending_path(self, round_: int) -> Path:
@@ -351,9 +356,12 @@ class Node:
             seed=self.round_seed(round_),
         )
 
-    def commit(self, round_: int, update: np.ndarray) -> None:
+    def commit(self, round_: int, update: np.ndarray, parent: bytes | None = None) -> None:
         """Store the update, remember salt + CID + samples on disk, then commit on-chain (in that order)."""
-        cid = self.store_update(update)
+        # A free rider resubmits the start model's own file (a CID the chain refuses), naming no parent.
+        if self.identity.attack == "free_rider":
+            parent = None
+        cid = self.store_update(update, parent)
         pending = PendingUpdate(round_, cid, self._salt("update", round_), self.samples())
         self._save_pending(pending)
         crash_point("saved", round_)
@@ -434,7 +442,7 @@ class Node:
             return "commit (resumed)"
         global_params = self.fetch_weights(view.start_model)
         update = self.poison(self.train(global_params, view.round), global_params, view.round)
-        self.commit(view.round, update)
+        self.commit(view.round, update, parent=view.start_model)
         return "commit"
 
     def _on_reveal(self, view: RoundView) -> str | None:
@@ -479,12 +487,13 @@ class Node:
         return "arm committee draw" if "DrawArmed" in names else "call the draw (armed for a later block)"
 
     # ------------------------------------------------------------------ validating
-    def fetch_update(self, digest: bytes) -> np.ndarray | None:
+    def fetch_update(self, digest: bytes, parent: bytes | None = None) -> np.ndarray | None:
         """A peer's update, or None when it cannot be used: missing from the store, bytes that do not match
-        the CID, not a weight file, made for another spec, the wrong length, or not finite. A bad peer must
-        cost itself a reject score, never stop a validator (a silent validator would be slashed)."""
+        the CID, not a weight file, made for another spec, not naming `parent` (the round's start model) as the
+        model it was trained from, the wrong length, or not finite. A bad peer must cost itself a reject
+        score, never stop a validator (a silent validator would be slashed)."""
         try:
-            params = self.fetch_weights(digest)
+            params = self.fetch_weights(digest, parent)
         except (StoreError, ValueError) as exc:  # CodecError is a ValueError
             if transient_fault(exc) is not None:  # the store is down, not the update bad: retry the step
                 raise
@@ -496,23 +505,35 @@ class Node:
         return params
 
     def score(self, view: RoundView) -> bytes:
-        """One score byte per revealed update, in reveal order: ACCEPT or REJECT by the binary validator
-        (qfl.fl.scoring) on this node's held-out data; unusable updates get REJECT. A malicious validator
-        scores everything ACCEPT."""
+        """One score byte per revealed update, in reveal order: the graded judge (qfl.fl.judge) on this node's
+        held-out data, remembering the rounds it scored (copies, momentum); unusable updates get REJECT. A
+        malicious validator scores everything ACCEPT."""
         if self.identity.attack is not None:
             return bytes([ACCEPT]) * len(view.reveals)
         global_params = self.fetch_weights(view.start_model)
-        fetched = [self.fetch_update(u.cid_digest) for u in view.reveals]
+        fetched = [self.fetch_update(u.cid_digest, view.start_model) for u in view.reveals]
         usable = [i for i, u in enumerate(fetched) if u is not None]
-        accept = np.zeros(len(fetched), dtype=bool)
+        scores = np.full(len(fetched), REJECT, dtype=np.uint8)
         d = self.identity.data
         if usable:
             updates = np.stack([fetched[i] for i in usable])
+            steps = [
+                self.training.epochs * -(-view.reveals[i].samples // self.training.batch_size) for i in usable
+            ]
+            # Kept in memory only: a restarted validator forgets earlier rounds (copies, momentum) for a while.
+            memory = self.__dict__.setdefault("_judge_memory", JudgeMemory())
             with self.timers.measure("train"):
-                accept[usable] = decide_votes(
-                    score_updates(self.spec, global_params, updates, d.X_val, d.y_val)
+                scores[usable] = judge_round(
+                    self.spec,
+                    global_params,
+                    updates,
+                    d.X_val,
+                    d.y_val,
+                    memory=memory,
+                    owners=[view.reveals[i].client for i in usable],
+                    local_steps=steps,
                 )
-        return bytes(ACCEPT if a else REJECT for a in accept)
+        return scores.tobytes()
 
     def _on_vote_commit(self, view: RoundView) -> str | None:
         if (

@@ -123,7 +123,7 @@ class Simulation:
             node.timers.train += elapsed / len(owing)
             if i not in colluders:
                 update = node.poison(update, global_params, round_)
-            node.commit(round_, update)
+            node.commit(round_, update, parent=view.start_model)
 
     def _batch_settle(self, view: RoundView) -> None:
         """Settle every unsettled update of the round in batches (anyone may settle anyone: one transaction

@@ -1,9 +1,13 @@
 """Canonical weight bytes: same weights -> same bytes -> same CID.
 
 Layout (all little-endian):
-  magic  b"QFLW" | version u8 = 1 | dtype u8 (0 float32, 1 float16, 2 int8) | ndim u8 | reserved u8 = 0
+  magic  b"QFLW" | version u8 (1 or 2) | dtype u8 (0 float32, 1 float16, 2 int8) | ndim u8 | reserved u8 = 0
   spec digest 32 bytes (sha256 of ModelSpec.to_bytes())
+  version 2 only: parent digest 32 bytes (the CID digest of the global model an update was trained from)
   ndim x u32 shape | int8 scale float32 (0 for other dtypes) | payload (prod(shape) values of dtype)
+
+Weights without a parent (global models) are version 1, byte for byte what they always were; an update names its
+parent (version 2), so a validator can refuse one that was not trained from the round's start model.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 
 MAGIC = b"QFLW"
 VERSION = 1
+VERSION_WITH_PARENT = 2
 DTYPES: dict[str, tuple[int, np.dtype]] = {
     "float32": (0, np.dtype("<f4")),
     "float16": (1, np.dtype("<f2")),
@@ -41,6 +46,7 @@ class DecodedWeights:
     params: np.ndarray
     spec_digest: bytes
     dtype: str
+    parent: bytes | None = None  # version 2: the digest of the model the update was trained from
 
 
 def _quantize(params: np.ndarray, dtype: str) -> tuple[np.ndarray, float]:
@@ -60,12 +66,17 @@ def _quantize(params: np.ndarray, dtype: str) -> tuple[np.ndarray, float]:
     return params.astype(wire) + wire.type(0.0), 0.0  # a tiny negative float16 is -0.0: store it as 0.0
 
 
-def encode_weights(params, spec_digest: bytes, dtype: WeightDtype = "float32") -> bytes:
-    """Canonical bytes for weights (NaN/inf rejected, -0.0 stored as 0.0)."""
+def encode_weights(
+    params, spec_digest: bytes, dtype: WeightDtype = "float32", parent: bytes | None = None
+) -> bytes:
+    """Canonical bytes for weights (NaN/inf rejected, -0.0 stored as 0.0); `parent` (32-byte digest) makes a
+    version-2 blob that names the model the weights were trained from."""
     if dtype not in DTYPES:
         raise CodecError(f"dtype={dtype!r} not supported; use one of {sorted(DTYPES)}")
     if not isinstance(spec_digest, bytes | bytearray) or len(spec_digest) != 32:
         raise CodecError("spec_digest must be the 32-byte sha256 from ModelSpec.digest()")
+    if parent is not None and (not isinstance(parent, bytes | bytearray) or len(parent) != 32):
+        raise CodecError("parent must be the 32-byte CID digest of the model the update was trained from")
     with np.errstate(over="ignore", invalid="ignore"):  # beyond float32 is inf, refused just below
         arr = np.asarray(params, dtype=np.float32)
     if not np.all(np.isfinite(arr)):
@@ -74,7 +85,9 @@ def encode_weights(params, spec_digest: bytes, dtype: WeightDtype = "float32") -
         raise CodecError(f"too many dimensions ({arr.ndim}); weights have at most {_MAX_NDIM}")
     arr = arr + np.float32(0.0)  # -0.0 + 0.0 == +0.0: one byte pattern per value
     payload, scale = _quantize(arr, dtype)
-    header = _FIXED.pack(MAGIC, VERSION, DTYPES[dtype][0], arr.ndim, 0, bytes(spec_digest))
+    version = VERSION if parent is None else VERSION_WITH_PARENT
+    header = _FIXED.pack(MAGIC, version, DTYPES[dtype][0], arr.ndim, 0, bytes(spec_digest))
+    header += b"" if parent is None else bytes(parent)
     shape = struct.pack(f"<{arr.ndim}I", *arr.shape) + struct.pack("<f", scale)
     return header + shape + np.ascontiguousarray(payload).tobytes()
 
@@ -89,8 +102,10 @@ def decode_weights(data: bytes) -> DecodedWeights:
     magic, version, code, ndim, reserved, digest = _FIXED.unpack_from(data)
     if magic != MAGIC:
         raise CodecError(f"bad magic {magic!r}: not a QFLchain weight blob (expected {MAGIC!r})")
-    if version != VERSION:
-        raise CodecError(f"unsupported codec version {version}; this node reads version {VERSION}")
+    if version not in (VERSION, VERSION_WITH_PARENT):
+        raise CodecError(
+            f"unsupported codec version {version}; this node reads versions {VERSION} and {VERSION_WITH_PARENT}"
+        )
     if code not in _CODES:
         raise CodecError(f"unknown dtype code {code}")
     if reserved != 0:
@@ -98,6 +113,12 @@ def decode_weights(data: bytes) -> DecodedWeights:
     if ndim > _MAX_NDIM:
         raise CodecError(f"ndim={ndim} exceeds {_MAX_NDIM} dimensions: not a weight blob this node can read")
     off = _FIXED.size
+    parent = None
+    if version == VERSION_WITH_PARENT:
+        if len(data) < off + 32:
+            raise CodecError(f"truncated parent digest: {len(data)} bytes, need {off + 32}")
+        parent = data[off : off + 32]
+        off += 32
     need = off + 4 * ndim + 4
     if len(data) < need:
         raise CodecError(f"truncated shape: {len(data)} bytes, need {need}")
@@ -124,7 +145,7 @@ def decode_weights(data: bytes) -> DecodedWeights:
         params = raw.astype(np.float32)
     if not np.all(np.isfinite(params)):
         raise CodecError("decoded weights contain NaN or inf")
-    return DecodedWeights(params=params, spec_digest=digest, dtype=name)
+    return DecodedWeights(params=params, spec_digest=digest, dtype=name, parent=parent)
 
 
 def quantization_error(params, dtype: WeightDtype) -> dict[str, float]:

@@ -185,9 +185,9 @@ def test_unusable_updates_are_voted_out_and_nobody_honest_is_hurt(tmp_path: Path
     )
     store = EmbeddedStore(tmp_path / "store")
     bad = {
-        3: lambda params: store.put(b"these bytes are not a weight file"),
-        4: lambda params: store.put(encode_weights(params, b"\x11" * 32)),  # made for another model spec
-        5: lambda params: compute_cid(b"never stored anywhere"),
+        3: lambda params, parent=None: store.put(b"these bytes are not a weight file"),
+        4: lambda params, parent=None: store.put(encode_weights(params, b"\x11" * 32)),  # another spec
+        5: lambda params, parent=None: compute_cid(b"never stored anywhere"),
     }
     with ape.networks.parse_network_choice("ethereum:local:test"):
         sim = build_in_process(cfg, store, tmp_path / "state")

@@ -21,9 +21,15 @@ STANDARD_JSON = {
 }
 
 
+# dp-accounting's metadata pins attrs<24 while eth-ape needs attrs 26; it runs on attrs 26 (its tests in
+# tests/python/fl use it), so `make deps` installs it --no-deps and this one known line is allowed.
+KNOWN_CONFLICTS = ("dp-accounting 0.6.0 has requirement attrs<24,>=22, but you have attrs 26.1.0.",)
+
+
 def test_pip_check_is_clean():
     result = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    problems = [line for line in result.stdout.splitlines() if line.strip() and line not in KNOWN_CONFLICTS]
+    assert not problems and not result.stderr.strip(), result.stdout + result.stderr
 
 
 def test_launcher_reports_native_version_format():

@@ -84,11 +84,12 @@ WIRE = {0: np.dtype("<f4"), 1: np.dtype("<f2"), 2: np.dtype("i1")}
 def decode(blob: bytes) -> tuple[bytes, np.ndarray]:
     """(spec digest, float32 values) of a weight file; ValueError if it is not one."""
     magic, version, code, ndim, reserved, spec = HEADER.unpack_from(blob)
-    if magic != b"QFLW" or version != 1 or code not in WIRE or reserved != 0:
-        raise ValueError("not a version-1 QFLW weight file")
-    shape = struct.unpack_from(f"<{ndim}I", blob, HEADER.size)
-    (scale,) = struct.unpack_from("<f", blob, HEADER.size + 4 * ndim)
-    start = HEADER.size + 4 * ndim + 4
+    if magic != b"QFLW" or version not in (1, 2) or code not in WIRE or reserved != 0:
+        raise ValueError("not a version-1 or -2 QFLW weight file")
+    h = HEADER.size + (32 if version == 2 else 0)  # version 2: the parent digest, skipped here
+    shape = struct.unpack_from(f"<{ndim}I", blob, h)
+    (scale,) = struct.unpack_from("<f", blob, h + 4 * ndim)
+    start = h + 4 * ndim + 4
     count = int(np.prod(shape, dtype=object))
     if len(blob) - start != count * WIRE[code].itemsize:
         raise ValueError("payload length does not match the shape")

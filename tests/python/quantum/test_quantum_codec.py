@@ -77,3 +77,19 @@ def test_malformed_blobs_are_named():
         encode_weights(np.array([np.nan]), SPEC.digest())
     with pytest.raises(CodecError, match="32-byte"):
         encode_weights(np.ones(2), b"short")
+
+
+def test_an_update_names_its_parent_and_global_models_keep_their_bytes():
+    w = np.linspace(-1, 1, 8, dtype=np.float32)
+    plain = encode_weights(w, SPEC.digest())
+    parent = bytes(range(32))
+    named = encode_weights(w, SPEC.digest(), parent=parent)
+    assert plain[4] == 1 and named[4] == 2 and named[5:] == plain[5:40] + parent + plain[40:]
+    assert decode_weights(plain).parent is None
+    back = decode_weights(named)
+    assert back.parent == parent and np.array_equal(back.params, w)
+    assert encode_weights(back.params, SPEC.digest(), parent=back.parent) == named  # canonical
+    with pytest.raises(CodecError, match="truncated parent"):
+        decode_weights(named[:50])
+    with pytest.raises(CodecError, match="parent must be"):
+        encode_weights(w, SPEC.digest(), parent=b"short")
