@@ -70,6 +70,7 @@ class Anvil:
     process: subprocess.Popen | None = None
     state_path: Path | None = None
     state_interval: int | None = 1  # seconds between dumps of `state_path` (a SIGKILL loses at most this)
+    block_time: float | None = None  # mine every this many seconds (a live chain's cadence); None: per tx
 
     @property
     def url(self) -> str:
@@ -93,6 +94,7 @@ class Anvil:
                 "--chain-id",
                 str(LOCAL_CHAIN_ID),
                 *self._state_args(),
+                *(["--block-time", f"{self.block_time:g}"] if self.block_time else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
