@@ -52,6 +52,9 @@ class RssWatch:
     interval: float = 0.2
     peak: dict[int, int] = field(default_factory=dict)  # pid -> highest VmHWM seen (kB)
     rss: dict[int, list[tuple[float, int]]] = field(default_factory=lambda: defaultdict(list))
+    pss: dict[int, int] = field(
+        default_factory=dict
+    )  # pid -> last proportional set size (kB): shared pages split
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _read(self, pid: int) -> dict[str, int]:
@@ -61,7 +64,10 @@ class RssWatch:
                 key, _, value = line.partition(":")
                 if key in ("VmRSS", "VmHWM"):
                     out[key] = int(value.split()[0])
-        except (FileNotFoundError, ProcessLookupError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    out["Pss"] = int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             pass
         return out
 
@@ -73,6 +79,8 @@ class RssWatch:
                 if got:
                     self.peak[pid] = max(self.peak.get(pid, 0), got.get("VmHWM", 0))
                     self.rss[pid].append((now, got.get("VmRSS", 0)))
+                    if "Pss" in got:
+                        self.pss[pid] = got["Pss"]
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssWatch:
@@ -92,7 +100,9 @@ class Federation:
         self, nodes: int, rounds: int, block_time: float | None, folder: Path, private_data: bool = False
     ):
         if not 1 <= nodes <= MAX_NODES:
-            raise SystemExit(f"--nodes {nodes}: anvil funds {MAX_NODES + 1} accounts, so 1..{MAX_NODES} nodes")
+            raise SystemExit(
+                f"--nodes {nodes}: anvil funds {MAX_NODES + 1} accounts, so 1..{MAX_NODES} nodes"
+            )
         configure_environment()
         self.nodes, self.rounds, self.folder = nodes, rounds, folder
         self.anvil = Anvil(block_time=block_time).start()
@@ -131,7 +141,13 @@ class Federation:
         t0 = time.monotonic()
         procs = {
             i: spawn_node(
-                self.config, self.anvil.url, self.deployment, i, self.store, self.folder, logs[i],
+                self.config,
+                self.anvil.url,
+                self.deployment,
+                i,
+                self.store,
+                self.folder,
+                logs[i],
                 data=self.data[i] if self.data else None,
             )  # fmt: skip
             for i in range(self.nodes)
@@ -155,7 +171,9 @@ def chain_timeline(url: str, address: str, first: int) -> dict:
     from web3 import Web3
 
     abi = json.loads((PROJECT_ROOT / "abi" / "QFLFederation.json").read_text())
-    names = {"0x" + function_abi_to_4byte_selector(f).hex(): f["name"] for f in abi if f["type"] == "function"}
+    names = {
+        "0x" + function_abi_to_4byte_selector(f).hex(): f["name"] for f in abi if f["type"] == "function"
+    }
     w3 = Web3(Web3.HTTPProvider(url))
     last = w3.eth.block_number
     address = Web3.to_checksum_address(address)
@@ -232,12 +250,16 @@ def report(results: list[dict], command: str) -> str:
     lines += ["", "Timeline of each federation's round 2 (block offset from startRound: transactions):", ""]
     for res in results:
         steady = res["rounds"][1] if len(res["rounds"]) > 1 else res["rounds"][0]
-        lines.append(f"- {res['nodes']} nodes, round {steady['round']} (wall {res['wall']:.0f} s for the run):")
+        lines.append(
+            f"- {res['nodes']} nodes, round {steady['round']} (wall {res['wall']:.0f} s for the run):"
+        )
         for offset, calls in steady["timeline"]:
             counts = defaultdict(int)
             for c in calls:
                 counts[c] += 1
-            lines.append(f"  - +{offset}: " + ", ".join(f"{k} x{v}" if v > 1 else k for k, v in counts.items()))
+            lines.append(
+                f"  - +{offset}: " + ", ".join(f"{k} x{v}" if v > 1 else k for k, v in counts.items())
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -165,6 +165,10 @@ def spawn_node(
     """Start `qflchain node` for client `index` (account test:index+1) as its own process; with `data`, on
     that private file only (`--data`) instead of the config's shard."""
     env = dict(os.environ)
+    # Nodes on one machine share XLA's compiled programs on disk: all but the first skip the compile and its
+    # ~60 MB of resident memory (JAX reads these variables at import).
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(state_dir / "jax-cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if crash_at:
         env["QFL_CRASH_AT"] = crash_at
     else:

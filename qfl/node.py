@@ -44,7 +44,7 @@ from qfl.fl.attacks import ATTACKS, apply_attack
 from qfl.fl.scoring import decide_votes, score_updates
 from qfl.quantum.codec import decode_weights, encode_weights
 from qfl.quantum.spec import ModelSpec
-from qfl.quantum.train import TrainConfig, train_local
+from qfl.quantum.train import TrainConfig, train_local, trim_host_memory
 from qfl.storage import ContentStore, StoreError, cid_to_digest, compute_cid, digest_to_cid
 
 # Reverts that only mean "someone else already did it" (several nodes race for the same public action) or
@@ -66,6 +66,10 @@ RACE_ERRORS = {
     "SettlementOpen",
     "ReserveLocked",
 }
+
+# Rewards are pulled every this many rounds (and after the last): a withdrawal every round would cost every
+# round a block between the last settlement and the next startRound on a chain that includes one step per block.
+WITHDRAW_EVERY = 10
 
 ACCEPT = 255  # the binary validator's score of an update it accepts
 REJECT = 0  # ... and of one it rejects (or cannot use)
@@ -178,6 +182,7 @@ class Node:
     def __post_init__(self) -> None:
         self._out_of_gas = 0
         self._activated = 0  # last round this node moved waiting stake into the draw
+        self._released = 0  # last earlier round whose leftover reserve this node no longer needs to release
         self._low_stake_logged = 0  # last round it said its stake is too low to commit
         self._aggregates: dict[int, tuple[np.ndarray, str]] = {}
         self._round = 0  # the current round as the last step read it (names crash points)
@@ -335,7 +340,9 @@ class Node:
         X, y = self.training_data()
         cfg = self.training.model_copy(update={"seed": self.round_seed(round_)})
         with self.timers.measure("train"):
-            return train_local(self.spec, global_params, X, y, cfg)
+            trained = train_local(self.spec, global_params, X, y, cfg)
+            trim_host_memory()  # the first call compiled: return the compiler's freed heap to the OS
+            return trained
 
     def poison(self, trained: np.ndarray, global_params: np.ndarray, round_: int) -> np.ndarray:
         """A model-side attacker replaces its honest update (a no-op for honest nodes)."""
@@ -428,7 +435,7 @@ class Node:
 
     def _on_commit(self, view: RoundView) -> str | None:
         if view.committed(self.address):
-            return None
+            return self._release_previous(view)
         if not self._may_commit(view):
             return None
         pending = self.load_pending(view.round)
@@ -439,6 +446,18 @@ class Node:
         update = self.poison(self.train(global_params, view.round), global_params, view.round)
         self.commit(view.round, update)
         return "commit"
+
+    def _release_previous(self, view: RoundView) -> str | None:
+        """Return the previous round's leftover reserve to the pool while this round's commits gather (the node
+        waits then anyway): releasing it before startRound would cost every round one more block."""
+        prev = view.round - 1
+        if prev < 1 or self._released >= prev:
+            return None
+        self._released = prev
+        past = self._view(prev)
+        if not (past.phase == RoundPhase.DONE and past.fully_settled and past.reserve_left > 0):
+            return None
+        return f"release reserve of round {prev}" if self._send("release_reserve", prev) else None
 
     def _on_reveal(self, view: RoundView) -> str | None:
         if not view.committed(self.address) or view.reveal_of(self.address) is not None:
@@ -515,6 +534,7 @@ class Node:
                 accept[usable] = decide_votes(
                     score_updates(self.spec, global_params, updates, d.X_val, d.y_val)
                 )
+                trim_host_memory()
         return bytes(ACCEPT if a else REJECT for a in accept)
 
     def _on_vote_commit(self, view: RoundView) -> str | None:
@@ -644,7 +664,8 @@ class Node:
                     if not flags & SeatFlag.SETTLED:
                         ok = self._send("settle_validator", view.round, member)
                         return "settle a silent seat" if ok else None
-        if view.fully_settled and view.reserve_left > 0:
+        last = view.round >= self.num_rounds
+        if view.fully_settled and view.reserve_left > 0 and last:  # earlier rounds: _release_previous
             return "release reserve" if self._send("release_reserve", view.round) else None
         me = self._me()
         waiting = (
@@ -654,7 +675,7 @@ class Node:
             # Stake or reputation that grew while a draw was ahead waits outside the draw until moved in.
             self._activated = view.round
             return "activate stake" if self._send("activate_stake", self.address) else None
-        if self.withdraw_if_owed():
+        if (last or view.round % WITHDRAW_EVERY == 0) and self.withdraw_if_owed():
             return "withdraw"
         if view.round < self.num_rounds and (view.fully_settled or self._cutoff_passed(view)):
             return "start_round" if self._send("start_round") else None
