@@ -272,7 +272,6 @@ def main() -> None:
     results = []
     for n in (int(x) for x in args.nodes.split(",")):
         res = measure(n, args.rounds, args.block_time)
-        OUT.with_suffix(".json").write_text(json.dumps(results + [res], indent=1))
         print(json.dumps({k: v for k, v in res.items() if k != "rounds"}), flush=True)
         for r in res["rounds"]:
             print({k: v for k, v in r.items() if k != "timeline"}, flush=True)

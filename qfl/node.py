@@ -448,8 +448,9 @@ class Node:
         return "commit"
 
     def _release_previous(self, view: RoundView) -> str | None:
-        """Return the previous round's leftover reserve to the pool while this round's commits gather (the node
-        waits then anyway): releasing it before startRound would cost every round one more block."""
+        """Return the previous round's leftover reserve to the pool once this round is under way, in a block
+        the node waits in anyway (its commit made, or the draw armed for a later block): releasing it before
+        startRound would cost every round one more block."""
         prev = view.round - 1
         if prev < 1 or self._released >= prev:
             return None
@@ -491,7 +492,11 @@ class Node:
 
     def _on_select(self, view: RoundView) -> str | None:
         """Call the draw: in the armed block it draws; after it, it re-arms; before it, it does nothing but
-        take a block (on a chain that mines only on transactions, that is what brings the armed block)."""
+        take a block (on a chain that mines only on transactions, that is what brings the armed block).
+        The block before the armed one is also where the previous round's leftover reserve goes back."""
+        released = self._release_previous(view)
+        if released:
+            return released
         result = self._send("draw_committee", view.round)
         if result is None:
             return None
