@@ -3,12 +3,13 @@
 Each `step()` reads the current round (one call plus the round's new events), decides the single next action
 this participant owes and does it: settle an earlier update or committee seat, open a round, train and
 commit, reveal, draw the committee, commit and reveal its scores, settle, propose or attest the global model,
-release the round's leftover reserve, withdraw. The chain and the content store are the state. Only two
-secrets live on disk, each written atomically BEFORE the transaction that needs it later: the pending update
-of a round (salt, CID, sample count) and the hidden scores of a committee vote (scores, salt). A node killed
-at any point and restarted neither commits twice nor loses a reveal (`crash_point` marks every such point).
-`run_node`, the loop `qflchain node` runs, carries a node through RPC node and store outages: back off,
-read the chain again, resume; stop between steps on SIGINT/SIGTERM.
+release a round's leftover reserve (during the next round), withdraw (every WITHDRAW_EVERY rounds). The
+chain and the content store are the state. Only two secrets live on disk, each written atomically BEFORE the
+transaction that needs it later: the pending update of a round (salt, CID, sample count) and the hidden
+scores of a committee vote (scores, salt). A node killed at any point and restarted neither commits twice
+nor loses a reveal (`crash_point` marks every such point). `run_node`, the loop `qflchain node` runs,
+carries a node through RPC node and store outages: back off, read the chain again, resume; stop between
+steps on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
