@@ -72,6 +72,7 @@ class Anvil:
     state_interval: int | None = 1  # seconds between dumps of `state_path` (a SIGKILL loses at most this)
     optimism: bool = False  # `anvil --optimism`: the OP-stack stand-in (docs/l2.md)
     chain_id: int = LOCAL_CHAIN_ID
+    block_time: float | None = None  # mine every this many seconds (a live chain's cadence); None: per tx
 
     @property
     def url(self) -> str:
@@ -96,6 +97,7 @@ class Anvil:
                 str(self.chain_id),
                 *(["--optimism"] if self.optimism else []),
                 *self._state_args(),
+                *(["--block-time", f"{self.block_time:g}"] if self.block_time else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -166,6 +168,10 @@ def spawn_node(
     """Start `qflchain node` for client `index` (account test:index+1) as its own process; with `data`, on
     that private file only (`--data`) instead of the config's shard."""
     env = dict(os.environ)
+    # Nodes on one machine share XLA's compiled programs on disk: all but the first skip the compile and its
+    # ~60 MB of resident memory (JAX reads these variables at import).
+    env.setdefault("JAX_COMPILATION_CACHE_DIR", str(state_dir / "jax-cache"))
+    env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     if crash_at:
         env["QFL_CRASH_AT"] = crash_at
     else:

@@ -3,12 +3,13 @@
 Each `step()` reads the current round (one call plus the round's new events), decides the single next action
 this participant owes and does it: settle an earlier update or committee seat, open a round, train and
 commit, reveal, draw the committee, commit and reveal its scores, settle, propose or attest the global model,
-release the round's leftover reserve, withdraw. The chain and the content store are the state. Only two
-secrets live on disk, each written atomically BEFORE the transaction that needs it later: the pending update
-of a round (salt, CID, sample count) and the hidden scores of a committee vote (scores, salt). A node killed
-at any point and restarted neither commits twice nor loses a reveal (`crash_point` marks every such point).
-`run_node`, the loop `qflchain node` runs, carries a node through RPC node and store outages: back off,
-read the chain again, resume; stop between steps on SIGINT/SIGTERM.
+release a round's leftover reserve (during the next round), withdraw (every WITHDRAW_EVERY rounds). The
+chain and the content store are the state. Only two secrets live on disk, each written atomically BEFORE the
+transaction that needs it later: the pending update of a round (salt, CID, sample count) and the hidden
+scores of a committee vote (scores, salt). A node killed at any point and restarted neither commits twice
+nor loses a reveal (`crash_point` marks every such point). `run_node`, the loop `qflchain node` runs,
+carries a node through RPC node and store outages: back off, read the chain again, resume; stop between
+steps on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from qfl.fl.attacks import ATTACKS, apply_attack
 from qfl.fl.judge import JudgeMemory, judge_round
 from qfl.quantum.codec import decode_weights, encode_weights
 from qfl.quantum.spec import ModelSpec
-from qfl.quantum.train import TrainConfig, train_local
+from qfl.quantum.train import TrainConfig, train_local, trim_host_memory
 from qfl.storage import ContentStore, StoreError, cid_to_digest, compute_cid, digest_to_cid
 from qfl.storage.atomic import atomic_write_json
 
@@ -66,6 +67,10 @@ RACE_ERRORS = {
     "SettlementOpen",
     "ReserveLocked",
 }
+
+# Rewards are pulled every this many rounds (and after the last): a withdrawal every round would cost every
+# round a block between the last settlement and the next startRound on a chain that includes one step per block.
+WITHDRAW_EVERY = 10
 
 ACCEPT = 255  # the binary validator's score of an update it accepts
 REJECT = 0  # ... and of one it rejects (or cannot use)
@@ -177,6 +182,7 @@ class Node:
     def __post_init__(self) -> None:
         self._out_of_gas = 0
         self._activated = 0  # last round this node moved waiting stake into the draw
+        self._released = 0  # last earlier round whose leftover reserve this node no longer needs to release
         self._low_stake_logged = 0  # last round it said its stake is too low to commit
         self._aggregates: dict[int, tuple[np.ndarray, str]] = {}
         self._round = 0  # the current round as the last step read it (names crash points)
@@ -337,7 +343,9 @@ class Node:
         X, y = self.training_data()
         cfg = self.training.model_copy(update={"seed": self.round_seed(round_)})
         with self.timers.measure("train"):
-            return train_local(self.spec, global_params, X, y, cfg)
+            trained = train_local(self.spec, global_params, X, y, cfg)
+            trim_host_memory()  # the first call compiled: return the compiler's freed heap to the OS
+            return trained
 
     def poison(self, trained: np.ndarray, global_params: np.ndarray, round_: int) -> np.ndarray:
         """A model-side attacker replaces its honest update (a no-op for honest nodes)."""
@@ -433,7 +441,7 @@ class Node:
 
     def _on_commit(self, view: RoundView) -> str | None:
         if view.committed(self.address):
-            return None
+            return self._release_previous(view)
         if not self._may_commit(view):
             return None
         pending = self.load_pending(view.round)
@@ -444,6 +452,19 @@ class Node:
         update = self.poison(self.train(global_params, view.round), global_params, view.round)
         self.commit(view.round, update, parent=view.start_model)
         return "commit"
+
+    def _release_previous(self, view: RoundView) -> str | None:
+        """Return the previous round's leftover reserve to the pool once this round is under way, in a block
+        the node waits in anyway (its commit made, or the draw armed for a later block): releasing it before
+        startRound would cost every round one more block."""
+        prev = view.round - 1
+        if prev < 1 or self._released >= prev:
+            return None
+        self._released = prev
+        past = self._view(prev)
+        if not (past.phase == RoundPhase.DONE and past.fully_settled and past.reserve_left > 0):
+            return None
+        return f"release reserve of round {prev}" if self._send("release_reserve", prev) else None
 
     def _on_reveal(self, view: RoundView) -> str | None:
         if not view.committed(self.address) or view.reveal_of(self.address) is not None:
@@ -477,7 +498,11 @@ class Node:
 
     def _on_select(self, view: RoundView) -> str | None:
         """Call the draw: in the armed block it draws; after it, it re-arms; before it, it does nothing but
-        take a block (on a chain that mines only on transactions, that is what brings the armed block)."""
+        take a block (on a chain that mines only on transactions, that is what brings the armed block).
+        The block before the armed one is also where the previous round's leftover reserve goes back."""
+        released = self._release_previous(view)
+        if released:
+            return released
         result = self._send("draw_committee", view.round)
         if result is None:
             return None
@@ -533,6 +558,7 @@ class Node:
                     owners=[view.reveals[i].client for i in usable],
                     local_steps=steps,
                 )
+                trim_host_memory()
         return scores.tobytes()
 
     def _on_vote_commit(self, view: RoundView) -> str | None:
@@ -662,7 +688,8 @@ class Node:
                     if not flags & SeatFlag.SETTLED:
                         ok = self._send("settle_validator", view.round, member)
                         return "settle a silent seat" if ok else None
-        if view.fully_settled and view.reserve_left > 0:
+        last = view.round >= self.num_rounds
+        if view.fully_settled and view.reserve_left > 0 and last:  # earlier rounds: _release_previous
             return "release reserve" if self._send("release_reserve", view.round) else None
         me = self._me()
         waiting = (
@@ -672,7 +699,7 @@ class Node:
             # Stake or reputation that grew while a draw was ahead waits outside the draw until moved in.
             self._activated = view.round
             return "activate stake" if self._send("activate_stake", self.address) else None
-        if self.withdraw_if_owed():
+        if (last or view.round % WITHDRAW_EVERY == 0) and self.withdraw_if_owed():
             return "withdraw"
         if view.round < self.num_rounds and (view.fully_settled or self._cutoff_passed(view)):
             return "start_round" if self._send("start_round") else None

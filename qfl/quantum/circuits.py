@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qfl.quantum.backend import tc
 from qfl.quantum.spec import PARAMS_PER_QUBIT_LAYER, ModelSpec
 
 
@@ -179,6 +178,10 @@ def tc_z_expectations(spec: ModelSpec, weights: jnp.ndarray, x: jnp.ndarray) -> 
     Each layer is: [RY(x) re-upload] -> per-qubit rotations -> CNOT ring [-> depolarizing channel on every
     qubit]; consecutive single-qubit gates on a qubit are fused into one 2x2 TensorCircuit gate.
     """
+    # Imported here, not at module level: TensorCircuit (with SciPy and SymPy) costs a node ~110 MB of memory,
+    # and noise-free circuits up to FAST_MAX_QUBITS never reach this function.
+    from qfl.quantum.backend import tc
+
     n = spec.n_qubits
     w = weights.reshape(spec.n_layers, PARAMS_PER_QUBIT_LAYER[spec.ansatz], n)
     noisy = spec.noise > 0

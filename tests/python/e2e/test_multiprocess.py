@@ -99,6 +99,14 @@ def test_four_processes_three_rounds_with_crashes(anvil, tmp_path: Path):
             assert view.reputation > 100
         slashes = [e for e in events if e.name == "TrainerSettled" and e.args.get("slashed", 0)]
         assert not slashes, slashes
+        # Off the path to the next startRound: rewards are pulled after the last round only (every 10 rounds
+        # otherwise), and a round's leftover reserve goes back during the next round, before its draw.
+        block = {(e.name, e["round"]): e.block_number for e in events if "round" in e.args}
+        withdrawals = [e.block_number for e in events if e.name == "Withdrawn"]
+        assert withdrawals and min(withdrawals) > block[("RoundStarted", 3)], "withdrew before the last round"
+        for r in (1, 2):  # (a round whose reserve was paid out in full releases nothing)
+            released = block.get(("ReserveReleased", r), block[("RoundStarted", r + 1)])
+            assert block[("RoundStarted", r + 1)] <= released <= block[("CommitteeSelected", r + 1)], r
         for r in (1, 2, 3):
             view = fed.round_view(r)
             assert view.fully_settled and view.reserve_left == 0, f"round {r} left unsettled: {view}"
