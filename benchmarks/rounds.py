@@ -69,13 +69,12 @@ def experiment(
 
 def in_process(cfg: ExperimentConfig, folder: Path, network: str) -> dict:
     """Play cfg with every client in this process; per-round split from the simulator's run report."""
-    import ape
 
-    from qfl.sim import build_in_process
+    from qfl.sim import build_in_process, connect_chain
     from qfl.storage import EmbeddedStore
 
     store = EmbeddedStore(folder / "store")
-    with ape.networks.parse_network_choice(network):
+    with connect_chain(network.rsplit(":", 1)[1]):
         start = time.perf_counter()
         sim = build_in_process(cfg, store, folder / "state")
         setup = time.perf_counter() - start

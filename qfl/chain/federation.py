@@ -23,6 +23,7 @@ from web3.exceptions import ContractLogicError as Web3ContractLogicError
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
+from qfl.chain.sender import FeeCache, NonceBook, http_session, local_signer, receipt_of, rpc, sign_raw
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
@@ -240,6 +241,12 @@ ROUND_EVENTS = (
 )
 MEMBERSHIP_EVENTS = ("ClientRegistered", "ClientLeft")
 
+# web3's default middleware (by name) that ape's web3 carries and the binding's own client leaves out: the
+# binding checksums its addresses, sets its own fees and gas, and knows its chain.
+WEB3_DEFAULT_MIDDLEWARE = frozenset(
+    {"gas_price_strategy", "ens_name_to_address", "validation", "gas_estimate"}
+)
+
 PARAM_NAMES = (
     "numRounds minStake commitPeriod revealPeriod votePeriod attestPeriod committeeSize cohortSize "
     "rewardPerRound slashFractionBps maxSamples maxShareBps rejoinCooldown"
@@ -288,11 +295,15 @@ class Federation:
             provider = _BoundedHTTPProvider(
                 self._rpc_url,
                 request_kwargs={"timeout": self.RPC_TIMEOUT},
+                session=http_session(self._rpc_url),
                 exception_retry_configuration=None,
             )
-            self._web3 = Web3(provider, middleware=[])  # as ape's: raw answers, no hidden extra requests
+            self._web3 = Web3(provider, middleware=[])  # raw answers, no hidden extra requests
             for middleware, name in contract.provider.web3.middleware_onion.middleware:
-                self._web3.middleware_onion.add(middleware, name)  # ape's own (a POA chain's extraData fix)
+                # ape's own (a POA chain's extraData fix), not web3's defaults: 'validation' asks the node
+                # for its chain id before every estimate and call (an extra request each).
+                if name not in WEB3_DEFAULT_MIDDLEWARE:
+                    self._web3.middleware_onion.add(middleware, name)
         else:
             self._web3 = contract.provider.web3
         network = contract.provider.network
@@ -302,6 +313,9 @@ class Federation:
         self.gas_multiplier = self.GAS_MULTIPLIER
         self._estimate_block: str | None = "pending"
         self._chain_id: int | None = None
+        self._fees = FeeCache(self._web3)
+        self._nonces = NonceBook(self._web3)
+        self._signers: dict[str, Any] = {}  # address -> eth_account signer, or None: ape signs
         self._abis: dict[str, Any] = {}
         self._events = _EventDecoder(contract.contract_type, self._address)
         self._round_logs: dict[int, _LogCursor] = {}
@@ -410,6 +424,8 @@ class Federation:
         self._round_logs.clear()
         self._timestamps.clear()
         self._member_log = _LogCursor(self.from_block)
+        self._nonces.forget()
+        self._fees.forget()
 
     @property
     def own_events(self) -> list[FederationEvent]:
@@ -461,7 +477,8 @@ class Federation:
 
     # ------------------------------------------------------------------ sending on a node reached by URL
     # ape's send path cannot re-send or replace a transaction (it waits for one hash, then raises), so on a
-    # node the binding builds, signs (the ape account signs) and sends the raw transaction itself:
+    # node the binding builds, signs and sends the raw transaction itself (qfl.chain.sender: eth_account signs
+    # with the key in memory, else the ape account signs; fees cached, nonces counted here):
     #   gas    estimate (against the pending block) x GAS_MULTIPLIER + GAS_EXTRA, at most GAS_CAP;
     #   wait   poll the receipt of every signature made for the nonce; after `resend_after` seconds without
     #          one, re-send the same raw bytes if the node no longer knows the hash (dropped from its pool),
@@ -477,6 +494,7 @@ class Federation:
             receipt, nonce_used = self._landed(flight, address)
             if receipt is not None or nonce_used:
                 del self._inflight[address]
+                self._nonces.forget(address)  # read the next one from the node
                 if receipt is not None and flight.signed[_hash_of(receipt)][0] == call:
                     return self._checked(name, receipt)  # the earlier try landed: not sent twice
                 flight = None  # an earlier call (or another sender of this key) took the nonce
@@ -488,10 +506,15 @@ class Federation:
                 self._broadcast(name, flight, flight.signed[flight.latest][1])
         if flight is None:
             tx = self._prepare(name, method, args, address, value)
-            nonce = int(self._web3.eth.get_transaction_count(address, "pending"))
-            flight = _InFlight(nonce=nonce, gas=0, max_fee=0, tip=0, sent_at=0.0)
-            self._inflight[address] = flight
-            self._sign_and_send(name, flight, sender, call, *tx, fresh=True)
+            for _ in range(2):
+                cached = self._nonces.cached(address)
+                flight = _InFlight(nonce=self._nonces.next(address), gas=0, max_fee=0, tip=0, sent_at=0.0)
+                self._inflight[address] = flight
+                if self._sign_and_send(name, flight, sender, call, *tx, fresh=True) or not cached:
+                    break
+                # The counted nonce is behind the node's (this key also sent from elsewhere): read it again.
+                self._nonces.forget(address)
+                del self._inflight[address]
         return self._await(name, flight, sender, call, address)
 
     def _prepare(self, name: str, method: str, args: tuple, address: str, value: int) -> tuple[dict, int]:
@@ -507,7 +530,9 @@ class Federation:
         try:
             # Against the pending block: a draw runs only in its armed block, and estimated against the latest
             # block (one before) it takes the cheap not-yet branch: a limit from that runs out of gas.
-            estimate = int(self._web3.eth.estimate_gas(tx, self._estimate_block))
+            request = {**tx, "value": hex(tx["value"])}
+            block = [self._estimate_block] if self._estimate_block else []
+            estimate = int(rpc(self._web3.provider, "eth_estimateGas", [request, *block]), 16)
         except Web3ContractLogicError as exc:
             raise _custom_error(name, exc, self._contract.contract_type) from exc
         except Web3RPCError as exc:
@@ -519,48 +544,76 @@ class Federation:
 
     def _sign_and_send(
         self, name: str, flight: _InFlight, sender: Any, call: tuple, tx: dict, gas: int, fresh: bool = False
-    ) -> None:
+    ) -> bool:
         """Sign `tx` at the flight's nonce (fees: the node's price, and at least FEE_BUMP over the flight's
-        last signature unless `fresh`) and hand it to the node."""
+        last signature unless `fresh`) and hand it to the node. False when the node says a fresh signature's
+        nonce is too low (the caller counts it again)."""
         if self._chain_id is None:
             self._chain_id = int(self._web3.eth.chain_id)
-        tip = int(self._web3.eth.max_priority_fee)
-        max_fee = 2 * int(self._web3.eth.gas_price) + tip
+        if not fresh:
+            self._fees.forget()  # a replacement: the node's price now
+        tip, max_fee = self._fees.get()
         if not fresh:
             tip = max(tip, int(flight.tip * self.FEE_BUMP) + 1)
             max_fee = max(max_fee, int(flight.max_fee * self.FEE_BUMP) + 1)
             flight.bumps += 1
-        txn = self._contract.provider.network.ecosystem.create_transaction(
-            chain_id=self._chain_id,
-            nonce=flight.nonce,
-            receiver=tx["to"],
-            data=tx["data"],
-            value=tx["value"],
-            gas_limit=gas,
-            max_fee=max_fee,
-            max_priority_fee=tip,
-            type=2,
-        )
-        signed = sender.sign_transaction(txn)
-        if signed is None:
-            raise FederationError(name, "NotSigned", message=f"{sender} declined to sign")
-        raw = bytes(signed.serialize_transaction())
+        address = str(sender.address)
+        if address not in self._signers:
+            self._signers[address] = local_signer(sender)
+        signer = self._signers[address]
+        if signer is not None:  # the key is in memory: eth_account signs, no ape on the path
+            raw = sign_raw(
+                signer,
+                {
+                    "chainId": self._chain_id,
+                    "nonce": flight.nonce,
+                    "to": tx["to"],
+                    "data": tx["data"],
+                    "value": tx["value"],
+                    "gas": gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": tip,
+                    "type": 2,
+                },
+            )
+        else:
+            txn = self._contract.provider.network.ecosystem.create_transaction(
+                chain_id=self._chain_id,
+                nonce=flight.nonce,
+                receiver=tx["to"],
+                data=tx["data"],
+                value=tx["value"],
+                gas_limit=gas,
+                max_fee=max_fee,
+                max_priority_fee=tip,
+                type=2,
+            )
+            signed = sender.sign_transaction(txn)
+            if signed is None:
+                raise FederationError(name, "NotSigned", message=f"{sender} declined to sign")
+            raw = bytes(signed.serialize_transaction())
         tx_hash = "0x" + keccak(raw).hex()
         # Remembered before it leaves: if the send times out, the next try knows what may be out there.
         flight.signed[tx_hash] = (call, raw)
         flight.latest, flight.gas, flight.max_fee, flight.tip, flight.tx = tx_hash, gas, max_fee, tip, tx
-        self._broadcast(name, flight, raw)
+        return self._broadcast(name, flight, raw, fresh=fresh)
 
-    def _broadcast(self, name: str, flight: _InFlight, raw: bytes) -> None:
+    def _broadcast(self, name: str, flight: _InFlight, raw: bytes, fresh: bool = False) -> bool:
+        """Hand `raw` to the node; False only when a fresh signature's nonce was already used (nothing of
+        this flight is out there then: it is forgotten)."""
         flight.sent_at = time.monotonic()
         try:
-            self._web3.eth.send_raw_transaction(raw)
+            rpc(self._web3.provider, "eth_sendRawTransaction", ["0x" + raw.hex()])
         except Web3RPCError as exc:
             text = _rpc_message(exc).lower()
             if any(s in text for s in ("already known", "already imported", "known transaction")):
-                return  # the node has it
+                return True  # the node has it
+            if fresh and len(flight.signed) == 1 and "nonce too low" in text:
+                return False
             if "nonce too low" in text or "underpriced" in text:
-                return  # an earlier signature landed or is still pending: the receipt wait sorts it out
+                return True  # an earlier signature landed or is still pending: the receipt wait sorts it out
+            if "fee" in text:
+                self._fees.forget()  # the base fee rose past the cached price: read it again next time
             tx_hash = "0x" + keccak(raw).hex()
             flight.signed.pop(tx_hash, None)
             if not flight.signed:
@@ -568,23 +621,24 @@ class Federation:
             else:
                 flight.latest = next(reversed(flight.signed))
             raise FederationError(name, "Rejected", message=_rpc_message(exc)) from exc
+        return True
 
     # How long a used nonce may show before a receipt of ours does (anvil under load serves the new account
     # state a moment before the receipt) until the nonce counts as taken by another transaction.
     RECEIPT_LAG = 3.0
 
-    def _landed(self, flight: _InFlight, address: str) -> tuple[dict | None, bool]:
-        """The receipt of whichever signature of `flight` was mined, else (None, whether the nonce is used)."""
+    def _landed(self, flight: _InFlight, address: str, nonce_check: bool = True) -> tuple[dict | None, bool]:
+        """The receipt of whichever signature of `flight` was mined, else (None, whether the nonce is used;
+        not asked without `nonce_check`: False)."""
         waited_until = time.monotonic() + self.RECEIPT_LAG
         pause = 0.01
         while True:
             for tx_hash in reversed(flight.signed):
-                try:
-                    receipt = self._web3.eth.get_transaction_receipt(tx_hash)
-                except TransactionNotFound:
-                    continue
-                if receipt is not None and receipt.get("blockNumber") is not None:
-                    return dict(receipt), True
+                receipt = receipt_of(self._web3.provider, tx_hash)
+                if receipt is not None:
+                    return receipt, True
+            if not nonce_check:
+                return None, False
             if int(self._web3.eth.get_transaction_count(address, "latest")) <= flight.nonce:
                 return None, False
             if time.monotonic() >= waited_until:
@@ -592,18 +646,28 @@ class Federation:
             time.sleep(pause)  # the nonce is used: ours, with its receipt not served yet?
             pause = min(pause * 2, 0.25)
 
+    # The receipt poll: at once, then after POLL_FIRST seconds, doubling up to POLL_MAX (web3's own wait
+    # sleeps 100 ms; a local node mines in about a millisecond). The account's nonce is only asked once a
+    # transaction has been out NONCE_CHECK_AFTER seconds without a receipt.
+    POLL_FIRST = 0.002
+    POLL_MAX = 0.5
+    NONCE_CHECK_AFTER = 0.25
+
     def _await(self, name: str, flight: _InFlight, sender: Any, call: tuple, address: str) -> dict:
         deadline = time.monotonic() + self.receipt_timeout
-        pause = 0.01
+        pause = self.POLL_FIRST
         while True:
-            receipt, nonce_used = self._landed(flight, address)
+            slow = time.monotonic() - flight.sent_at >= self.NONCE_CHECK_AFTER
+            receipt, nonce_used = self._landed(flight, address, nonce_check=slow)
             if receipt is not None or nonce_used:
                 self._inflight.pop(address, None)
                 if receipt is None:
+                    self._nonces.forget(address)
                     raise FederationError(
                         name, "NonceTaken", message=f"nonce {flight.nonce} of {address} was used by another "
                         "transaction (the same account sending from elsewhere?)",
                     )  # fmt: skip
+                self._nonces.landed(address, flight.nonce)
                 if flight.signed[_hash_of(receipt)][0] != call:
                     return self._send(name, *call, sender=sender)
                 return self._checked(name, receipt)
@@ -623,7 +687,7 @@ class Federation:
                 else:  # dropped (or fees raised enough): the same bytes again
                     self._broadcast(name, flight, flight.signed[flight.latest][1])
             time.sleep(min(pause, max(0.0, deadline - now)))
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, self.POLL_MAX)
 
     def _known(self, tx_hash: str) -> bool:
         """Whether the node knows `tx_hash` (pending or mined); False once it dropped it from its pool."""
