@@ -85,20 +85,22 @@ def measure(n_clients: int, rounds: int) -> dict:
             if not fed._rpc_url:
                 raise SystemExit("the binding is not on a node reached by URL: nothing to measure")
             floor = Floor(fed._rpc_url)
-            provider = fed._web3.provider
             count = [0]
-            raw_request = provider._make_request
             log = [] if os.environ.get("TX_COST_TRACE") else None
 
-            def counted(method, data):
-                count[0] += 1
-                if log is not None:
-                    log.append((time.perf_counter(), method))
-                return raw_request(method, data)
+            def counting(request):
+                def counted(method, params):
+                    count[0] += 1
+                    if log is not None:
+                        log.append((time.perf_counter(), method))
+                    return request(method, params)
 
-            # Counts the binding's JSON-RPC requests (web3 caches the provider's request function, so the
-            # count sits one level down, on the HTTP post itself).
-            provider._make_request = counted
+                return counted
+
+            # Counts the binding's JSON-RPC requests: its own client's (the hot path) and web3's (the rest;
+            # web3 caches the provider's request function, so that count sits one level down).
+            fed._rpc.make_request = counting(fed._rpc.make_request)
+            fed._web3.provider._make_request = counting(fed._web3.provider._make_request)
             transact = fed._transact
 
             def timed(name, method, *args, sender, value=0):

@@ -405,6 +405,7 @@ def build_in_process(
         for name, calls in resume["gas"]["calls"].items():
             federation.gas.calls[name] += calls
     federation.sole_writer = True  # every node shares this binding: events come from its receipts
+    federation.sole_sender = True  # ... and nothing else sends: the head is the last receipt's block
     if resume is not None:
         # ... and those of the last finished round, sent before the stop, come from the chain once: nodes
         # read that round (done) before they open the next one. Older rounds are never read again.
@@ -423,6 +424,7 @@ def build_in_process(
 
     def warp(timestamp: int) -> None:
         chain.mine(timestamp=timestamp)
+        federation.head_moved()
 
     def chain_time() -> int:
         return chain.blocks.head.timestamp

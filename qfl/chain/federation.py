@@ -23,7 +23,7 @@ from web3.exceptions import ContractLogicError as Web3ContractLogicError
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
 from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
-from qfl.chain.sender import FeeCache, NonceBook, http_session, local_signer, receipt_of, rpc, sign_raw
+from qfl.chain.sender import FeeCache, JsonRpc, NonceBook, local_signer, receipt_of, rpc, sign_raw
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
@@ -221,6 +221,64 @@ class _LogCursor:
     events: list[FederationEvent] = field(default_factory=list)
 
 
+def _key(event: FederationEvent) -> tuple[int, int]:
+    return (event.block_number, event.log_index)
+
+
+@dataclass
+class _RoundFold:
+    """A round's events, in chain order, folded into the parts of a RoundView that only events hold."""
+
+    seen: int = 0  # events folded
+    last: tuple[int, int] | None = None  # (block, log index) of the last one
+    counts: Counter = field(default_factory=Counter)
+    orders: set[int] = field(default_factory=set)
+    committers: list[str] = field(default_factory=list)
+    reveals: list[RevealedUpdate] = field(default_factory=list)  # by reveal order
+    scores: dict[str, bytes] = field(default_factory=dict)
+    settlements: dict[str, TrainerSettlement] = field(default_factory=dict)
+    validator_settlements: dict[str, ValidatorSettlement] = field(default_factory=dict)
+    proposal_events: list[FederationEvent] = field(default_factory=list)
+
+    def add(self, e: FederationEvent) -> None:
+        self.counts[e.name] += 1
+        if e.name == "UpdateCommitted":
+            self.committers.append(e["client"])
+        elif e.name == "UpdateRevealed":
+            update = RevealedUpdate(
+                client=e["client"],
+                reveal_order=int(e["revealOrder"]),
+                cid_digest=e["cidDigest"],
+                samples=int(e["samples"]),
+                reputation=int(e["reputation"]),
+            )
+            self.orders.add(update.reveal_order)
+            bisect.insort(self.reveals, update, key=lambda u: u.reveal_order)
+        elif e.name == "VoteRevealed":
+            self.scores[e["validator"]] = bytes(e["scores"])
+        elif e.name == "TrainerSettled":
+            self.settlements[e["client"]] = TrainerSettlement(
+                client=e["client"],
+                outcome=TrainerOutcome(int(e["outcome"])),
+                score=int(e["score"]),
+                reputation=int(e["reputation"]),
+                reward=int(e["reward"]),
+                slashed=int(e["slashed"]),
+            )
+        elif e.name == "ValidatorSettled":
+            self.validator_settlements[e["validator"]] = ValidatorSettlement(
+                validator=e["validator"],
+                outcome=ValidatorOutcome(int(e["outcome"])),
+                agreed=int(e["agreed"]),
+                decisions=int(e["decisions"]),
+                reputation=int(e["reputation"]),
+                reward=int(e["reward"]),
+                slashed=int(e["slashed"]),
+            )
+        elif e.name.startswith("GlobalModel"):
+            self.proposal_events.append(e)
+
+
 # Events whose first indexed argument is the round: a round's events are one topic-filtered query.
 ROUND_EVENTS = (
     "RoundStarted",
@@ -283,6 +341,10 @@ class Federation:
         # nodes share one binding): its receipts then hold every event, and no log query is needed.
         self.sole_writer = sole_writer
         self._own_events: list[FederationEvent] = []
+        # Stronger: nothing else sends to the chain at all (the in-process simulator): every new block is one
+        # of this binding's transactions or a clock warp it is told of (`head_moved`), so the head and the
+        # current round are known without asking (see `_head`, `current_round`).
+        self.sole_sender = False
         self.gas = GasLedger()
         self.from_block = int(from_block)  # no federation event is older (the deployment block)
         self._views: dict[tuple, tuple[int, float, Any]] = {}
@@ -295,10 +357,11 @@ class Federation:
             provider = _BoundedHTTPProvider(
                 self._rpc_url,
                 request_kwargs={"timeout": self.RPC_TIMEOUT},
-                session=http_session(self._rpc_url),
                 exception_retry_configuration=None,
             )
             self._web3 = Web3(provider, middleware=[])  # raw answers, no hidden extra requests
+            # The hot path (estimate, send, receipt, eth_call, head) skips web3 and requests altogether.
+            self._rpc = JsonRpc(self._rpc_url, self.RPC_TIMEOUT, ChainUnavailable)
             for middleware, name in contract.provider.web3.middleware_onion.middleware:
                 # ape's own (a POA chain's extraData fix), not web3's defaults: 'validation' asks the node
                 # for its chain id before every estimate and call (an extra request each).
@@ -319,10 +382,13 @@ class Federation:
         self._abis: dict[str, Any] = {}
         self._events = _EventDecoder(contract.contract_type, self._address)
         self._round_logs: dict[int, _LogCursor] = {}
+        self._folds: dict[int, _RoundFold] = {}
         self._member_log = _LogCursor(self.from_block)
         self._params: dict[str, int] | None = None
         self._call_from: str | None | bool = False  # False: not looked up yet
         self._timestamps: dict[int, int] = {}
+        self._known_head: tuple[int, float] | None = None  # (head, when read): see `_head`
+        self._round_now: int | None = None  # a sole writer's current round: see `current_round`
 
     def _call(self, method: str, *args: Any, block: int | None = None) -> Any:
         """A view call by plain eth_call + eth_abi: the node's hot reads, ~5x faster than through ape's
@@ -344,13 +410,33 @@ class Federation:
             self._call_from = str(accounts[0]) if accounts else None
         if self._call_from:
             tx["from"] = self._call_from
-        raw = self._web3.eth.call(tx, block) if block is not None else self._web3.eth.call(tx)
+        if self._rpc_url:  # straight to the node: web3's formatters cost more CPU than the call itself
+            request = {**tx, "data": "0x" + data.hex()}
+            at = hex(block) if block is not None else "latest"
+            raw = HexBytes(rpc(self._rpc, "eth_call", [request, at]))
+        else:
+            raw = self._web3.eth.call(tx, block) if block is not None else self._web3.eth.call(tx)
         values = decode([o.canonical_type for o in abi.outputs], bytes(raw))
         named = [_named(o, v) for o, v in zip(abi.outputs, values, strict=True)]
         return named[0] if len(named) == 1 else tuple(named)
 
     def _head(self) -> int:
-        return int(self._web3.eth.block_number)
+        """The newest block number. A sole sender keeps it until one of its transactions lands,
+        `head_moved()` is called (a block mined outside the binding) or VIEW_TTL passes: the chain mines no
+        block but ours (automine), so the many reads of one simulator pass share one head."""
+        now = time.monotonic()
+        if self.sole_sender and self._known_head is not None and now - self._known_head[1] < self.VIEW_TTL:
+            return self._known_head[0]
+        if self._rpc_url:
+            head = int(rpc(self._rpc, "eth_blockNumber", []), 16)
+        else:
+            head = int(self._web3.eth.block_number)
+        self._known_head = (head, now)
+        return head
+
+    def head_moved(self) -> None:
+        """A block was mined outside this binding (a clock warp): read the head again."""
+        self._known_head = None
 
     def block_timestamp(self, block: int) -> int:
         """The timestamp of block `block` (the clock a view read at that block saw)."""
@@ -422,7 +508,10 @@ class Federation:
         node may be back on a chain that lost its last blocks, whose heads reuse block numbers we cached."""
         self._views.clear()
         self._round_logs.clear()
+        self._folds.clear()
         self._timestamps.clear()
+        self._known_head = None
+        self._round_now = None
         self._member_log = _LogCursor(self.from_block)
         self._nonces.forget()
         self._fees.forget()
@@ -471,8 +560,14 @@ class Federation:
         events = tuple(e for e in (self._events.decode(log) for log in logs) if e is not None)
         result = TxResult(name=name, gas_used=gas_used, tx_hash=tx_hash, block_number=block, events=events)
         self.gas.record(result)
+        # A sole sender on an automining chain: its transaction's block is the head now (read again after
+        # VIEW_TTL, or at once after `head_moved`). Anyone else reads the head again.
+        self._known_head = (block, time.monotonic()) if self.sole_sender else None
         if self.sole_writer:
             self._own_events.extend(events)
+            for e in events:
+                if e.name == "RoundStarted":
+                    self._round_now = max(self._round_now or 0, int(e["round"]))
         return result
 
     # ------------------------------------------------------------------ sending on a node reached by URL
@@ -532,7 +627,7 @@ class Federation:
             # block (one before) it takes the cheap not-yet branch: a limit from that runs out of gas.
             request = {**tx, "value": hex(tx["value"])}
             block = [self._estimate_block] if self._estimate_block else []
-            estimate = int(rpc(self._web3.provider, "eth_estimateGas", [request, *block]), 16)
+            estimate = int(rpc(self._rpc, "eth_estimateGas", [request, *block]), 16)
         except Web3ContractLogicError as exc:
             raise _custom_error(name, exc, self._contract.contract_type) from exc
         except Web3RPCError as exc:
@@ -603,7 +698,7 @@ class Federation:
         this flight is out there then: it is forgotten)."""
         flight.sent_at = time.monotonic()
         try:
-            rpc(self._web3.provider, "eth_sendRawTransaction", ["0x" + raw.hex()])
+            rpc(self._rpc, "eth_sendRawTransaction", ["0x" + raw.hex()])
         except Web3RPCError as exc:
             text = _rpc_message(exc).lower()
             if any(s in text for s in ("already known", "already imported", "known transaction")):
@@ -634,7 +729,7 @@ class Federation:
         pause = 0.01
         while True:
             for tx_hash in reversed(flight.signed):
-                receipt = receipt_of(self._web3.provider, tx_hash)
+                receipt = receipt_of(self._rpc, tx_hash)
                 if receipt is not None:
                     return receipt, True
             if not nonce_check:
@@ -822,8 +917,14 @@ class Federation:
 
     # ------------------------------------------------------------------ views
     def current_round(self) -> int:
-        """The last round started (0 before the first)."""
-        return self._view(("currentRound",), lambda head: int(self._call("currentRound", block=head)))
+        """The last round started (0 before the first). A sole sender reads it once, then follows its own
+        RoundStarted events (every startRound goes through it)."""
+        if self.sole_sender and self._round_now is not None:
+            return self._round_now
+        value = self._view(("currentRound",), lambda head: int(self._call("currentRound", block=head)))
+        if self.sole_sender:
+            self._round_now = value
+        return value
 
     def phase(self, round_: int) -> RoundPhase:
         """The phase `round_` is in now."""
@@ -956,12 +1057,12 @@ class Federation:
     def _round_view(self, round_: int, head: int) -> RoundView:
         v = self._call("getRound", round_, block=head)
         for attempt in range(self.LOG_RETRIES + 1):
-            events = self.round_events(round_, head)
-            counts = Counter(e.name for e in events)
-            orders = sorted(int(e["revealOrder"]) for e in events if e.name == "UpdateRevealed")
+            fold = self._fold(round_, self.round_events(round_, head))
+            counts, orders = fold.counts, fold.orders
             if (
                 counts["UpdateCommitted"] == int(v.commitCount)
-                and orders == list(range(int(v.revealCount)))
+                and len(fold.reveals) == len(orders) == int(v.revealCount)
+                and (not orders or (min(orders) == 0 and max(orders) == len(orders) - 1))
                 and counts["VoteRevealed"] == int(v.voteReveals)
                 and counts["TrainerSettled"] == int(v.settledCount)
                 and counts["GlobalModelPosted"] == int(v.proposalCount)
@@ -970,6 +1071,7 @@ class Federation:
             # A node can report a block before its logs are served (seen on anvil under load): read the
             # round's logs again from its first block, after a short pause.
             self._round_logs.pop(round_, None)
+            self._folds.pop(round_, None)
             time.sleep(min(0.05 * 2**attempt, 1.0))  # up to ~7 s in all
         else:
             raise FederationError(
@@ -981,22 +1083,6 @@ class Federation:
             )
         committee = tuple(str(a) for a in v.committee)
         seats = tuple(int(s) for s in v.seats)
-        reveals = tuple(
-            sorted(
-                (
-                    RevealedUpdate(
-                        client=e["client"],
-                        reveal_order=int(e["revealOrder"]),
-                        cid_digest=e["cidDigest"],
-                        samples=int(e["samples"]),
-                        reputation=int(e["reputation"]),
-                    )
-                    for e in events
-                    if e.name == "UpdateRevealed"
-                ),
-                key=lambda u: u.reveal_order,
-            )
-        )
         return RoundView(
             round=round_,
             block=head,
@@ -1029,36 +1115,31 @@ class Federation:
             committee=committee,
             seats=seats,
             seat_flags=tuple(SeatFlag(int(f)) for f in v.seatFlags),
-            committers=tuple(e["client"] for e in events if e.name == "UpdateCommitted"),
-            reveals=reveals,
-            scores={e["validator"]: bytes(e["scores"]) for e in events if e.name == "VoteRevealed"},
-            settlements={
-                e["client"]: TrainerSettlement(
-                    client=e["client"],
-                    outcome=TrainerOutcome(int(e["outcome"])),
-                    score=int(e["score"]),
-                    reputation=int(e["reputation"]),
-                    reward=int(e["reward"]),
-                    slashed=int(e["slashed"]),
-                )
-                for e in events
-                if e.name == "TrainerSettled"
-            },
-            validator_settlements={
-                e["validator"]: ValidatorSettlement(
-                    validator=e["validator"],
-                    outcome=ValidatorOutcome(int(e["outcome"])),
-                    agreed=int(e["agreed"]),
-                    decisions=int(e["decisions"]),
-                    reputation=int(e["reputation"]),
-                    reward=int(e["reward"]),
-                    slashed=int(e["slashed"]),
-                )
-                for e in events
-                if e.name == "ValidatorSettled"
-            },
-            proposals=_proposals(events, committee, seats),
+            committers=tuple(fold.committers),
+            reveals=tuple(fold.reveals),
+            scores=dict(fold.scores),
+            settlements=dict(fold.settlements),
+            validator_settlements=dict(fold.validator_settlements),
+            proposals=_proposals(fold.proposal_events, committee, seats),
         )
+
+    def _fold(self, round_: int, events: list[FederationEvent]) -> _RoundFold:
+        """The round's events folded into what RoundView holds, folding only the events not seen before:
+        a view per block would otherwise re-walk every event of the round (quadratic in the federation's
+        size over a round). Refolded from scratch when the event list no longer starts with what was folded
+        (a cursor read again)."""
+        fold = self._folds.get(round_)
+        if (
+            fold is None
+            or fold.seen > len(events)
+            or (fold.seen and _key(events[fold.seen - 1]) != fold.last)
+        ):
+            fold = self._folds[round_] = _RoundFold()
+        for e in events[fold.seen :]:
+            fold.add(e)
+        fold.seen = len(events)
+        fold.last = _key(events[-1]) if events else None
+        return fold
 
     def events_since(self, block: int, stop_block: int | None = None) -> list[FederationEvent]:
         """Every federation event from `block` (inclusive) to `stop_block` (default: the head), decoded, in
