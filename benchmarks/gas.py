@@ -432,6 +432,7 @@ class SizeResult:
     seconds: float
     setup_seconds: float
     lottery_tries: list[int] = field(default_factory=list)
+    views: dict[str, int] = field(default_factory=dict)  # eth_estimateGas of each view a node calls
 
 
 class Bench:
@@ -506,6 +507,35 @@ class Bench:
 
     def phase(self, rnd: int) -> int:
         return self.fed_call("phase", rnd)
+
+    def view_gas(self) -> dict[str, int]:
+        """Gas of every view `qfl.chain.Federation` calls (eth_estimateGas of the eth_call, 21,000 included),
+        read after round 2 on round 1: n revealed updates, a full committee, its proposal, every settlement."""
+        member = self.eoas_r1[0].address
+        calls = {
+            "getRound(round)": ("getRound", 1),
+            "getClient(member)": ("getClient", member),
+            "currentRound()": ("currentRound",),
+            "memberCount()": ("memberCount",),
+            "phase(round)": ("phase", 1),
+            "globalModelOf(round)": ("globalModelOf", 1),
+            "inCohort(round, member)": ("inCohort", 1, member),
+            "getProposal(round, 1)": ("getProposal", 1, 1),
+            "scoreOf(round, 1, last update)": ("scoreOf", 1, 1, self.n - 1),
+            "pool()": ("pool",),
+            "totalStaked()": ("totalStaked",),
+        }
+        return {
+            label: int(
+                self.node.rpc(
+                    "eth_estimateGas",
+                    {"to": self.fed, "data": "0x" + self.fed_art.data(*call).hex()},
+                    "latest",
+                ),
+                16,
+            )
+            for label, call in calls.items()
+        }
 
     # -------------------------------------------------------------- set-up
     def deploy(self) -> None:
@@ -765,6 +795,7 @@ def run_size(arts: dict[str, Artifact], n: int, log=print) -> SizeResult:
         bench.round1()
         log(f"    round 1 played ({time.perf_counter() - start:.0f} s)")
         bench.round2()
+        views = bench.view_gas()
         slots = bench.fed_call("stakeSlot", 1)[2]
         return SizeResult(
             updates=n,
@@ -779,6 +810,7 @@ def run_size(arts: dict[str, Artifact], n: int, log=print) -> SizeResult:
             seconds=time.perf_counter() - start,
             setup_seconds=setup,
             lottery_tries=bench.lottery_tries,
+            views=views,
         )
     finally:
         node.close()
@@ -1110,6 +1142,23 @@ def render(results: list[SizeResult], audit: dict | None, command: str, seconds:
             ),
         )
     )
+    if all(r.views for r in results):
+        out += [
+            "",
+            "## Views a node calls (gas of the eth_call, 21,000 included; round 1 after it is done)",
+            "",
+            "| view | " + " | ".join(f"{r.updates:,}" for r in results) + " |",
+            "|---|" + "---:|" * len(results),
+        ]
+        for label in results[0].views:
+            out.append(f"| `{label}` | " + " | ".join(f"{r.views[label]:,}" for r in results) + " |")
+        worst = max((v, k) for r in results for k, v in r.views.items())
+        out += [
+            "",
+            f"Largest: {worst[0]:,} gas (`{worst[1]}`). A node reads its own state, the round's counters and the "
+            "committee (at most 64 seats) by view; reveals, scores, settlements and proposals come from the "
+            "round's events, read incrementally (`qfl.chain.Federation.round_view`).",
+        ]
     out += [
         "",
         *per_client_notes(results),

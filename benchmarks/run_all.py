@@ -1,6 +1,6 @@
 """`make bench`: every measurement behind the README's numbers, each writing benchmarks/results/<name>.md.
 
-Run: .venv/bin/python -m benchmarks.run_all [--only gas,committee,store,rounds,throughput,blocks,memory]
+Run: .venv/bin/python -m benchmarks.run_all [--only gas,committee,store,rounds,tx_cost,throughput,blocks,memory]
 gas: a full round at 10, 200, 1,000 and 10,000 revealed updates on anvil (~3 min; `-m benchmarks.gas --quick`
 for 10 and 200 only); committee: Monte Carlo of the committee draw, one account vs many, validated against
 the contract on anvil (~2 min); blocks: rounds of 4 and 10 node processes on anvil mining a block a second
@@ -23,6 +23,7 @@ STEPS = {
     "committee": [sys.executable, "-m", "benchmarks.committee_draw"],
     "store": [sys.executable, "-m", "benchmarks.store"],
     "rounds": [sys.executable, "-m", "benchmarks.rounds"],
+    "tx_cost": [sys.executable, "-m", "benchmarks.tx_cost"],
     "throughput": [str(BENCH_PYTHON), "-m", "benchmarks.throughput"],
     "blocks": [sys.executable, "-m", "benchmarks.round_blocks"],
     "memory": [sys.executable, "-m", "benchmarks.memory"],

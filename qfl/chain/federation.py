@@ -25,6 +25,7 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from qfl.chain.errors import ChainUnavailable, FederationError, TransactionNotMined
 from qfl.chain.fees import FeeLedger, TxFee, detect_fee_kind, load_l1_fee_params, transaction_fee
 from qfl.chain.networks import fee_kind
+from qfl.chain.sender import FeeCache, JsonRpc, NonceBook, local_signer, receipt_of, rpc, sign_raw
 from qfl.chain.types import (
     ClientView,
     FederationEvent,
@@ -222,6 +223,64 @@ class _LogCursor:
     events: list[FederationEvent] = field(default_factory=list)
 
 
+def _key(event: FederationEvent) -> tuple[int, int]:
+    return (event.block_number, event.log_index)
+
+
+@dataclass
+class _RoundFold:
+    """A round's events, in chain order, folded into the parts of a RoundView that only events hold."""
+
+    seen: int = 0  # events folded
+    last: tuple[int, int] | None = None  # (block, log index) of the last one
+    counts: Counter = field(default_factory=Counter)
+    orders: set[int] = field(default_factory=set)
+    committers: list[str] = field(default_factory=list)
+    reveals: list[RevealedUpdate] = field(default_factory=list)  # by reveal order
+    scores: dict[str, bytes] = field(default_factory=dict)
+    settlements: dict[str, TrainerSettlement] = field(default_factory=dict)
+    validator_settlements: dict[str, ValidatorSettlement] = field(default_factory=dict)
+    proposal_events: list[FederationEvent] = field(default_factory=list)
+
+    def add(self, e: FederationEvent) -> None:
+        self.counts[e.name] += 1
+        if e.name == "UpdateCommitted":
+            self.committers.append(e["client"])
+        elif e.name == "UpdateRevealed":
+            update = RevealedUpdate(
+                client=e["client"],
+                reveal_order=int(e["revealOrder"]),
+                cid_digest=e["cidDigest"],
+                samples=int(e["samples"]),
+                reputation=int(e["reputation"]),
+            )
+            self.orders.add(update.reveal_order)
+            bisect.insort(self.reveals, update, key=lambda u: u.reveal_order)
+        elif e.name == "VoteRevealed":
+            self.scores[e["validator"]] = bytes(e["scores"])
+        elif e.name == "TrainerSettled":
+            self.settlements[e["client"]] = TrainerSettlement(
+                client=e["client"],
+                outcome=TrainerOutcome(int(e["outcome"])),
+                score=int(e["score"]),
+                reputation=int(e["reputation"]),
+                reward=int(e["reward"]),
+                slashed=int(e["slashed"]),
+            )
+        elif e.name == "ValidatorSettled":
+            self.validator_settlements[e["validator"]] = ValidatorSettlement(
+                validator=e["validator"],
+                outcome=ValidatorOutcome(int(e["outcome"])),
+                agreed=int(e["agreed"]),
+                decisions=int(e["decisions"]),
+                reputation=int(e["reputation"]),
+                reward=int(e["reward"]),
+                slashed=int(e["slashed"]),
+            )
+        elif e.name.startswith("GlobalModel"):
+            self.proposal_events.append(e)
+
+
 # Events whose first indexed argument is the round: a round's events are one topic-filtered query.
 ROUND_EVENTS = (
     "RoundStarted",
@@ -241,6 +300,12 @@ ROUND_EVENTS = (
     "GlobalModelCarriedOver",
 )
 MEMBERSHIP_EVENTS = ("ClientRegistered", "ClientLeft")
+
+# web3's default middleware (by name) that ape's web3 carries and the binding's own client leaves out: the
+# binding checksums its addresses, sets its own fees and gas, and knows its chain.
+WEB3_DEFAULT_MIDDLEWARE = frozenset(
+    {"gas_price_strategy", "ens_name_to_address", "validation", "gas_estimate"}
+)
 
 PARAM_NAMES = (
     "numRounds minStake commitPeriod revealPeriod votePeriod attestPeriod committeeSize cohortSize "
@@ -278,6 +343,10 @@ class Federation:
         # nodes share one binding): its receipts then hold every event, and no log query is needed.
         self.sole_writer = sole_writer
         self._own_events: list[FederationEvent] = []
+        # Stronger: nothing else sends to the chain at all (the in-process simulator): every new block is one
+        # of this binding's transactions or a clock warp it is told of (`head_moved`), so the head and the
+        # current round are known without asking (see `_head`, `current_round`).
+        self.sole_sender = False
         self.gas = GasLedger()
         self.fees = FeeLedger()  # what each sender paid: L2 execution and L1 data fees (qfl.chain.fees)
         self._fee_kind: str | None = None  # found on the first transaction
@@ -294,9 +363,14 @@ class Federation:
                 request_kwargs={"timeout": self.RPC_TIMEOUT},
                 exception_retry_configuration=None,
             )
-            self._web3 = Web3(provider, middleware=[])  # as ape's: raw answers, no hidden extra requests
+            self._web3 = Web3(provider, middleware=[])  # raw answers, no hidden extra requests
+            # The hot path (estimate, send, receipt, eth_call, head) skips web3 and requests altogether.
+            self._rpc = JsonRpc(self._rpc_url, self.RPC_TIMEOUT, ChainUnavailable)
             for middleware, name in contract.provider.web3.middleware_onion.middleware:
-                self._web3.middleware_onion.add(middleware, name)  # ape's own (a POA chain's extraData fix)
+                # ape's own (a POA chain's extraData fix), not web3's defaults: 'validation' asks the node
+                # for its chain id before every estimate and call (an extra request each).
+                if name not in WEB3_DEFAULT_MIDDLEWARE:
+                    self._web3.middleware_onion.add(middleware, name)
         else:
             self._web3 = contract.provider.web3
         network = contract.provider.network
@@ -306,13 +380,19 @@ class Federation:
         self.gas_multiplier = self.GAS_MULTIPLIER
         self._estimate_block: str | None = "pending"
         self._chain_id: int | None = None
+        self._fees = FeeCache(self._web3)
+        self._nonces = NonceBook(self._web3)
+        self._signers: dict[str, Any] = {}  # address -> eth_account signer, or None: ape signs
         self._abis: dict[str, Any] = {}
         self._events = _EventDecoder(contract.contract_type, self._address)
         self._round_logs: dict[int, _LogCursor] = {}
+        self._folds: dict[int, _RoundFold] = {}
         self._member_log = _LogCursor(self.from_block)
         self._params: dict[str, int] | None = None
         self._call_from: str | None | bool = False  # False: not looked up yet
         self._timestamps: dict[int, int] = {}
+        self._known_head: tuple[int, float] | None = None  # (head, when read): see `_head`
+        self._round_now: int | None = None  # a sole writer's current round: see `current_round`
 
     def _call(self, method: str, *args: Any, block: int | None = None) -> Any:
         """A view call by plain eth_call + eth_abi: the node's hot reads, ~5x faster than through ape's
@@ -334,13 +414,33 @@ class Federation:
             self._call_from = str(accounts[0]) if accounts else None
         if self._call_from:
             tx["from"] = self._call_from
-        raw = self._web3.eth.call(tx, block) if block is not None else self._web3.eth.call(tx)
+        if self._rpc_url:  # straight to the node: web3's formatters cost more CPU than the call itself
+            request = {**tx, "data": "0x" + data.hex()}
+            at = hex(block) if block is not None else "latest"
+            raw = HexBytes(rpc(self._rpc, "eth_call", [request, at]))
+        else:
+            raw = self._web3.eth.call(tx, block) if block is not None else self._web3.eth.call(tx)
         values = decode([o.canonical_type for o in abi.outputs], bytes(raw))
         named = [_named(o, v) for o, v in zip(abi.outputs, values, strict=True)]
         return named[0] if len(named) == 1 else tuple(named)
 
     def _head(self) -> int:
-        return int(self._web3.eth.block_number)
+        """The newest block number. A sole sender keeps it until one of its transactions lands,
+        `head_moved()` is called (a block mined outside the binding) or VIEW_TTL passes: the chain mines no
+        block but ours (automine), so the many reads of one simulator pass share one head."""
+        now = time.monotonic()
+        if self.sole_sender and self._known_head is not None and now - self._known_head[1] < self.VIEW_TTL:
+            return self._known_head[0]
+        if self._rpc_url:
+            head = int(rpc(self._rpc, "eth_blockNumber", []), 16)
+        else:
+            head = int(self._web3.eth.block_number)
+        self._known_head = (head, now)
+        return head
+
+    def head_moved(self) -> None:
+        """A block was mined outside this binding (a clock warp): read the head again."""
+        self._known_head = None
 
     def block_timestamp(self, block: int) -> int:
         """The timestamp of block `block` (the clock a view read at that block saw)."""
@@ -412,8 +512,13 @@ class Federation:
         node may be back on a chain that lost its last blocks, whose heads reuse block numbers we cached."""
         self._views.clear()
         self._round_logs.clear()
+        self._folds.clear()
         self._timestamps.clear()
+        self._known_head = None
+        self._round_now = None
         self._member_log = _LogCursor(self.from_block)
+        self._nonces.forget()
+        self._fees.forget()
 
     @property
     def own_events(self) -> list[FederationEvent]:
@@ -460,8 +565,14 @@ class Federation:
         result = TxResult(name=name, gas_used=gas_used, tx_hash=tx_hash, block_number=block, events=events)
         self.gas.record(result)
         self.fees.record(self._fee_of(str(sender.address), receipt))
+        # A sole sender on an automining chain: its transaction's block is the head now (read again after
+        # VIEW_TTL, or at once after `head_moved`). Anyone else reads the head again.
+        self._known_head = (block, time.monotonic()) if self.sole_sender else None
         if self.sole_writer:
             self._own_events.extend(events)
+            for e in events:
+                if e.name == "RoundStarted":
+                    self._round_now = max(self._round_now or 0, int(e["round"]))
         return result
 
     def round_fees(self, round_: int) -> FeeLedger:
@@ -496,7 +607,8 @@ class Federation:
 
     # ------------------------------------------------------------------ sending on a node reached by URL
     # ape's send path cannot re-send or replace a transaction (it waits for one hash, then raises), so on a
-    # node the binding builds, signs (the ape account signs) and sends the raw transaction itself:
+    # node the binding builds, signs and sends the raw transaction itself (qfl.chain.sender: eth_account signs
+    # with the key in memory, else the ape account signs; fees cached, nonces counted here):
     #   gas    estimate (against the pending block) x GAS_MULTIPLIER + GAS_EXTRA, at most GAS_CAP;
     #   wait   poll the receipt of every signature made for the nonce; after `resend_after` seconds without
     #          one, re-send the same raw bytes if the node no longer knows the hash (dropped from its pool),
@@ -512,6 +624,7 @@ class Federation:
             receipt, nonce_used = self._landed(flight, address)
             if receipt is not None or nonce_used:
                 del self._inflight[address]
+                self._nonces.forget(address)  # read the next one from the node
                 if receipt is not None and flight.signed[_hash_of(receipt)][0] == call:
                     return self._checked(name, receipt)  # the earlier try landed: not sent twice
                 flight = None  # an earlier call (or another sender of this key) took the nonce
@@ -523,10 +636,15 @@ class Federation:
                 self._broadcast(name, flight, flight.signed[flight.latest][1])
         if flight is None:
             tx = self._prepare(name, method, args, address, value)
-            nonce = int(self._web3.eth.get_transaction_count(address, "pending"))
-            flight = _InFlight(nonce=nonce, gas=0, max_fee=0, tip=0, sent_at=0.0)
-            self._inflight[address] = flight
-            self._sign_and_send(name, flight, sender, call, *tx, fresh=True)
+            for _ in range(2):
+                cached = self._nonces.cached(address)
+                flight = _InFlight(nonce=self._nonces.next(address), gas=0, max_fee=0, tip=0, sent_at=0.0)
+                self._inflight[address] = flight
+                if self._sign_and_send(name, flight, sender, call, *tx, fresh=True) or not cached:
+                    break
+                # The counted nonce is behind the node's (this key also sent from elsewhere): read it again.
+                self._nonces.forget(address)
+                del self._inflight[address]
         return self._await(name, flight, sender, call, address)
 
     def _prepare(self, name: str, method: str, args: tuple, address: str, value: int) -> tuple[dict, int]:
@@ -542,7 +660,9 @@ class Federation:
         try:
             # Against the pending block: a draw runs only in its armed block, and estimated against the latest
             # block (one before) it takes the cheap not-yet branch: a limit from that runs out of gas.
-            estimate = int(self._web3.eth.estimate_gas(tx, self._estimate_block))
+            request = {**tx, "value": hex(tx["value"])}
+            block = [self._estimate_block] if self._estimate_block else []
+            estimate = int(rpc(self._rpc, "eth_estimateGas", [request, *block]), 16)
         except Web3ContractLogicError as exc:
             raise _custom_error(name, exc, self._contract.contract_type) from exc
         except Web3RPCError as exc:
@@ -554,48 +674,76 @@ class Federation:
 
     def _sign_and_send(
         self, name: str, flight: _InFlight, sender: Any, call: tuple, tx: dict, gas: int, fresh: bool = False
-    ) -> None:
+    ) -> bool:
         """Sign `tx` at the flight's nonce (fees: the node's price, and at least FEE_BUMP over the flight's
-        last signature unless `fresh`) and hand it to the node."""
+        last signature unless `fresh`) and hand it to the node. False when the node says a fresh signature's
+        nonce is too low (the caller counts it again)."""
         if self._chain_id is None:
             self._chain_id = int(self._web3.eth.chain_id)
-        tip = int(self._web3.eth.max_priority_fee)
-        max_fee = 2 * int(self._web3.eth.gas_price) + tip
+        if not fresh:
+            self._fees.forget()  # a replacement: the node's price now
+        tip, max_fee = self._fees.get()
         if not fresh:
             tip = max(tip, int(flight.tip * self.FEE_BUMP) + 1)
             max_fee = max(max_fee, int(flight.max_fee * self.FEE_BUMP) + 1)
             flight.bumps += 1
-        txn = self._contract.provider.network.ecosystem.create_transaction(
-            chain_id=self._chain_id,
-            nonce=flight.nonce,
-            receiver=tx["to"],
-            data=tx["data"],
-            value=tx["value"],
-            gas_limit=gas,
-            max_fee=max_fee,
-            max_priority_fee=tip,
-            type=2,
-        )
-        signed = sender.sign_transaction(txn)
-        if signed is None:
-            raise FederationError(name, "NotSigned", message=f"{sender} declined to sign")
-        raw = bytes(signed.serialize_transaction())
+        address = str(sender.address)
+        if address not in self._signers:
+            self._signers[address] = local_signer(sender)
+        signer = self._signers[address]
+        if signer is not None:  # the key is in memory: eth_account signs, no ape on the path
+            raw = sign_raw(
+                signer,
+                {
+                    "chainId": self._chain_id,
+                    "nonce": flight.nonce,
+                    "to": tx["to"],
+                    "data": tx["data"],
+                    "value": tx["value"],
+                    "gas": gas,
+                    "maxFeePerGas": max_fee,
+                    "maxPriorityFeePerGas": tip,
+                    "type": 2,
+                },
+            )
+        else:
+            txn = self._contract.provider.network.ecosystem.create_transaction(
+                chain_id=self._chain_id,
+                nonce=flight.nonce,
+                receiver=tx["to"],
+                data=tx["data"],
+                value=tx["value"],
+                gas_limit=gas,
+                max_fee=max_fee,
+                max_priority_fee=tip,
+                type=2,
+            )
+            signed = sender.sign_transaction(txn)
+            if signed is None:
+                raise FederationError(name, "NotSigned", message=f"{sender} declined to sign")
+            raw = bytes(signed.serialize_transaction())
         tx_hash = "0x" + keccak(raw).hex()
         # Remembered before it leaves: if the send times out, the next try knows what may be out there.
         flight.signed[tx_hash] = (call, raw)
         flight.latest, flight.gas, flight.max_fee, flight.tip, flight.tx = tx_hash, gas, max_fee, tip, tx
-        self._broadcast(name, flight, raw)
+        return self._broadcast(name, flight, raw, fresh=fresh)
 
-    def _broadcast(self, name: str, flight: _InFlight, raw: bytes) -> None:
+    def _broadcast(self, name: str, flight: _InFlight, raw: bytes, fresh: bool = False) -> bool:
+        """Hand `raw` to the node; False only when a fresh signature's nonce was already used (nothing of
+        this flight is out there then: it is forgotten)."""
         flight.sent_at = time.monotonic()
         try:
-            self._web3.eth.send_raw_transaction(raw)
+            rpc(self._rpc, "eth_sendRawTransaction", ["0x" + raw.hex()])
         except Web3RPCError as exc:
             text = _rpc_message(exc).lower()
             if any(s in text for s in ("already known", "already imported", "known transaction")):
-                return  # the node has it
+                return True  # the node has it
+            if fresh and len(flight.signed) == 1 and "nonce too low" in text:
+                return False
             if "nonce too low" in text or "underpriced" in text:
-                return  # an earlier signature landed or is still pending: the receipt wait sorts it out
+                return True  # an earlier signature landed or is still pending: the receipt wait sorts it out
+            if "fee" in text:
+                self._fees.forget()  # the base fee rose past the cached price: read it again next time
             tx_hash = "0x" + keccak(raw).hex()
             flight.signed.pop(tx_hash, None)
             if not flight.signed:
@@ -603,23 +751,24 @@ class Federation:
             else:
                 flight.latest = next(reversed(flight.signed))
             raise FederationError(name, "Rejected", message=_rpc_message(exc)) from exc
+        return True
 
     # How long a used nonce may show before a receipt of ours does (anvil under load serves the new account
     # state a moment before the receipt) until the nonce counts as taken by another transaction.
     RECEIPT_LAG = 3.0
 
-    def _landed(self, flight: _InFlight, address: str) -> tuple[dict | None, bool]:
-        """The receipt of whichever signature of `flight` was mined, else (None, whether the nonce is used)."""
+    def _landed(self, flight: _InFlight, address: str, nonce_check: bool = True) -> tuple[dict | None, bool]:
+        """The receipt of whichever signature of `flight` was mined, else (None, whether the nonce is used;
+        not asked without `nonce_check`: False)."""
         waited_until = time.monotonic() + self.RECEIPT_LAG
         pause = 0.01
         while True:
             for tx_hash in reversed(flight.signed):
-                try:
-                    receipt = self._web3.eth.get_transaction_receipt(tx_hash)
-                except TransactionNotFound:
-                    continue
-                if receipt is not None and receipt.get("blockNumber") is not None:
-                    return dict(receipt), True
+                receipt = receipt_of(self._rpc, tx_hash)
+                if receipt is not None:
+                    return receipt, True
+            if not nonce_check:
+                return None, False
             if int(self._web3.eth.get_transaction_count(address, "latest")) <= flight.nonce:
                 return None, False
             if time.monotonic() >= waited_until:
@@ -627,18 +776,28 @@ class Federation:
             time.sleep(pause)  # the nonce is used: ours, with its receipt not served yet?
             pause = min(pause * 2, 0.25)
 
+    # The receipt poll: at once, then after POLL_FIRST seconds, doubling up to POLL_MAX (web3's own wait
+    # sleeps 100 ms; a local node mines in about a millisecond). The account's nonce is only asked once a
+    # transaction has been out NONCE_CHECK_AFTER seconds without a receipt.
+    POLL_FIRST = 0.002
+    POLL_MAX = 0.5
+    NONCE_CHECK_AFTER = 0.25
+
     def _await(self, name: str, flight: _InFlight, sender: Any, call: tuple, address: str) -> dict:
         deadline = time.monotonic() + self.receipt_timeout
-        pause = 0.01
+        pause = self.POLL_FIRST
         while True:
-            receipt, nonce_used = self._landed(flight, address)
+            slow = time.monotonic() - flight.sent_at >= self.NONCE_CHECK_AFTER
+            receipt, nonce_used = self._landed(flight, address, nonce_check=slow)
             if receipt is not None or nonce_used:
                 self._inflight.pop(address, None)
                 if receipt is None:
+                    self._nonces.forget(address)
                     raise FederationError(
                         name, "NonceTaken", message=f"nonce {flight.nonce} of {address} was used by another "
                         "transaction (the same account sending from elsewhere?)",
                     )  # fmt: skip
+                self._nonces.landed(address, flight.nonce)
                 if flight.signed[_hash_of(receipt)][0] != call:
                     return self._send(name, *call, sender=sender)
                 return self._checked(name, receipt)
@@ -658,7 +817,7 @@ class Federation:
                 else:  # dropped (or fees raised enough): the same bytes again
                     self._broadcast(name, flight, flight.signed[flight.latest][1])
             time.sleep(min(pause, max(0.0, deadline - now)))
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, self.POLL_MAX)
 
     def _known(self, tx_hash: str) -> bool:
         """Whether the node knows `tx_hash` (pending or mined); False once it dropped it from its pool."""
@@ -793,8 +952,14 @@ class Federation:
 
     # ------------------------------------------------------------------ views
     def current_round(self) -> int:
-        """The last round started (0 before the first)."""
-        return self._view(("currentRound",), lambda head: int(self._call("currentRound", block=head)))
+        """The last round started (0 before the first). A sole sender reads it once, then follows its own
+        RoundStarted events (every startRound goes through it)."""
+        if self.sole_sender and self._round_now is not None:
+            return self._round_now
+        value = self._view(("currentRound",), lambda head: int(self._call("currentRound", block=head)))
+        if self.sole_sender:
+            self._round_now = value
+        return value
 
     def phase(self, round_: int) -> RoundPhase:
         """The phase `round_` is in now."""
@@ -927,12 +1092,12 @@ class Federation:
     def _round_view(self, round_: int, head: int) -> RoundView:
         v = self._call("getRound", round_, block=head)
         for attempt in range(self.LOG_RETRIES + 1):
-            events = self.round_events(round_, head)
-            counts = Counter(e.name for e in events)
-            orders = sorted(int(e["revealOrder"]) for e in events if e.name == "UpdateRevealed")
+            fold = self._fold(round_, self.round_events(round_, head))
+            counts, orders = fold.counts, fold.orders
             if (
                 counts["UpdateCommitted"] == int(v.commitCount)
-                and orders == list(range(int(v.revealCount)))
+                and len(fold.reveals) == len(orders) == int(v.revealCount)
+                and (not orders or (min(orders) == 0 and max(orders) == len(orders) - 1))
                 and counts["VoteRevealed"] == int(v.voteReveals)
                 and counts["TrainerSettled"] == int(v.settledCount)
                 and counts["GlobalModelPosted"] == int(v.proposalCount)
@@ -941,6 +1106,7 @@ class Federation:
             # A node can report a block before its logs are served (seen on anvil under load): read the
             # round's logs again from its first block, after a short pause.
             self._round_logs.pop(round_, None)
+            self._folds.pop(round_, None)
             time.sleep(min(0.05 * 2**attempt, 1.0))  # up to ~7 s in all
         else:
             raise FederationError(
@@ -952,22 +1118,6 @@ class Federation:
             )
         committee = tuple(str(a) for a in v.committee)
         seats = tuple(int(s) for s in v.seats)
-        reveals = tuple(
-            sorted(
-                (
-                    RevealedUpdate(
-                        client=e["client"],
-                        reveal_order=int(e["revealOrder"]),
-                        cid_digest=e["cidDigest"],
-                        samples=int(e["samples"]),
-                        reputation=int(e["reputation"]),
-                    )
-                    for e in events
-                    if e.name == "UpdateRevealed"
-                ),
-                key=lambda u: u.reveal_order,
-            )
-        )
         return RoundView(
             round=round_,
             block=head,
@@ -1000,36 +1150,31 @@ class Federation:
             committee=committee,
             seats=seats,
             seat_flags=tuple(SeatFlag(int(f)) for f in v.seatFlags),
-            committers=tuple(e["client"] for e in events if e.name == "UpdateCommitted"),
-            reveals=reveals,
-            scores={e["validator"]: bytes(e["scores"]) for e in events if e.name == "VoteRevealed"},
-            settlements={
-                e["client"]: TrainerSettlement(
-                    client=e["client"],
-                    outcome=TrainerOutcome(int(e["outcome"])),
-                    score=int(e["score"]),
-                    reputation=int(e["reputation"]),
-                    reward=int(e["reward"]),
-                    slashed=int(e["slashed"]),
-                )
-                for e in events
-                if e.name == "TrainerSettled"
-            },
-            validator_settlements={
-                e["validator"]: ValidatorSettlement(
-                    validator=e["validator"],
-                    outcome=ValidatorOutcome(int(e["outcome"])),
-                    agreed=int(e["agreed"]),
-                    decisions=int(e["decisions"]),
-                    reputation=int(e["reputation"]),
-                    reward=int(e["reward"]),
-                    slashed=int(e["slashed"]),
-                )
-                for e in events
-                if e.name == "ValidatorSettled"
-            },
-            proposals=_proposals(events, committee, seats),
+            committers=tuple(fold.committers),
+            reveals=tuple(fold.reveals),
+            scores=dict(fold.scores),
+            settlements=dict(fold.settlements),
+            validator_settlements=dict(fold.validator_settlements),
+            proposals=_proposals(fold.proposal_events, committee, seats),
         )
+
+    def _fold(self, round_: int, events: list[FederationEvent]) -> _RoundFold:
+        """The round's events folded into what RoundView holds, folding only the events not seen before:
+        a view per block would otherwise re-walk every event of the round (quadratic in the federation's
+        size over a round). Refolded from scratch when the event list no longer starts with what was folded
+        (a cursor read again)."""
+        fold = self._folds.get(round_)
+        if (
+            fold is None
+            or fold.seen > len(events)
+            or (fold.seen and _key(events[fold.seen - 1]) != fold.last)
+        ):
+            fold = self._folds[round_] = _RoundFold()
+        for e in events[fold.seen :]:
+            fold.add(e)
+        fold.seen = len(events)
+        fold.last = _key(events[-1]) if events else None
+        return fold
 
     def events_since(self, block: int, stop_block: int | None = None) -> list[FederationEvent]:
         """Every federation event from `block` (inclusive) to `stop_block` (default: the head), decoded, in

@@ -265,24 +265,45 @@ class RoundView:
         return 0 if pos is None else self.seats[pos - 1]
 
     # ---------------------------------------------------------------- updates
+    # Lower-cased indexes, built once per view: every node of a simulator asks them of the same view, and a
+    # scan per question would make a pass over the nodes quadratic in the federation's size.
+    @cached_property
+    def _committed(self) -> frozenset[str]:
+        return frozenset(c.lower() for c in self.committers)
+
+    @cached_property
+    def _reveal_by(self) -> dict[str, RevealedUpdate]:
+        by: dict[str, RevealedUpdate] = {}
+        for u in self.reveals:
+            by.setdefault(u.client.lower(), u)
+        return by
+
+    @cached_property
+    def _settled_by(self) -> dict[str, TrainerSettlement]:
+        by: dict[str, TrainerSettlement] = {}
+        for a, s in self.settlements.items():
+            by.setdefault(a.lower(), s)
+        return by
+
+    @cached_property
+    def _unsettled(self) -> tuple[str, ...]:
+        return tuple(c for c in self.committers if c.lower() not in self._settled_by)
+
     def committed(self, address: str) -> bool:
         """Whether `address` committed an update in this round."""
-        return address.lower() in {c.lower() for c in self.committers}
+        return address.lower() in self._committed
 
     def reveal_of(self, address: str) -> RevealedUpdate | None:
         """The update `address` revealed in this round, if any."""
-        address = address.lower()
-        return next((u for u in self.reveals if u.client.lower() == address), None)
+        return self._reveal_by.get(address.lower())
 
     def settlement_of(self, address: str) -> TrainerSettlement | None:
         """How `address`'s update was settled, if it was."""
-        address = address.lower()
-        return next((s for a, s in self.settlements.items() if a.lower() == address), None)
+        return self._settled_by.get(address.lower())
 
     def unsettled_committers(self) -> tuple[str, ...]:
         """Committers whose update is not settled yet, in commit order."""
-        done = {a.lower() for a in self.settlements}
-        return tuple(c for c in self.committers if c.lower() not in done)
+        return self._unsettled
 
     @property
     def fully_settled(self) -> bool:

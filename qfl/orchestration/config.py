@@ -412,7 +412,7 @@ class ExperimentConfig(_Strict):
     """One federation run: model, data split, training, protocol parameters, attackers, aggregation."""
 
     name: str = Field("qflchain", description="the run's name (output folders, reports)")
-    n_clients: int = Field(8, ge=2, le=256, description="clients, each with its own data part and account")
+    n_clients: int = Field(8, ge=2, le=1024, description="clients, each with its own data part and account")
     model: ModelSection = Field(ModelSection(), description="the circuit")
     data: DataSection = Field(DataSection(), description="the dataset and how it is split")
     training: TrainingSection = Field(TrainingSection(), description="local training")

@@ -360,6 +360,7 @@ def build_in_process(
             for who, wei in paid.items():
                 getattr(federation.fees, part)[who] += int(wei)
     federation.sole_writer = True  # every node shares this binding: events come from its receipts
+    federation.sole_sender = True  # ... and nothing else sends: the head is the last receipt's block
     if resume is not None:
         # ... and those of the last finished round, sent before the stop, come from the chain once: nodes
         # read that round (done) before they open the next one. Older rounds are never read again.
@@ -378,6 +379,7 @@ def build_in_process(
 
     def warp(timestamp: int) -> None:
         chain.mine(timestamp=timestamp)
+        federation.head_moved()
 
     def chain_time() -> int:
         return chain.blocks.head.timestamp
@@ -659,6 +661,26 @@ class RunFolder:
 # The local chains a run can use (`--chain` / `run_experiment(chain=...)`) and ape's network choice for each.
 
 
+@contextmanager
+def connect_chain(chain: str):
+    """ape connected to the local chain `chain` (a key of CHAINS). anvil is started here, not by ape-foundry
+    (ape-foundry passes --steps-tracing: anvil then records every opcode, and a 10-update settle took ~300 ms
+    to mine instead of a few), and ape-foundry attaches to it."""
+    import ape
+
+    if chain != "foundry":
+        with ape.networks.parse_network_choice(CHAINS[chain]) as provider:
+            yield provider
+        return
+    from qfl.orchestration.multiproc import Anvil
+
+    with Anvil() as node:
+        with ape.networks.parse_network_choice(
+            CHAINS[chain], provider_settings={"host": node.url}
+        ) as provider:
+            yield provider
+
+
 @dataclass
 class RunPlan:
     """What a run will do, decided before anything is touched (`plan_run`): a new run, or the resume of the
@@ -735,7 +757,6 @@ def execute_run(
     round (chain, run state, results so far: resumable, see `RunFolder`); a stop raises whatever stopped it
     (KeyboardInterrupt included) with every finished round saved. Without `save` the folder only holds the
     store and node state. The final results are left to the caller (`qfl.orchestration.report.write_results`)."""
-    import ape
 
     from qfl.chain.checkpoint import restore_chain
     from qfl.orchestration.report import write_results
@@ -743,7 +764,7 @@ def execute_run(
 
     cfg, folder, state = plan.cfg, plan.folder, plan.state
     store = EmbeddedStore(folder.store_dir)
-    with ape.networks.parse_network_choice(CHAINS[plan.chain]), interrupts_raise():
+    with connect_chain(plan.chain), interrupts_raise():
         if state is not None:
             with stage("restoring the chain and the federation..."):
                 restore_chain(folder.path / state["chain_checkpoint"])

@@ -331,3 +331,45 @@ def test_a_node_down_raises_chain_unavailable_and_the_binding_recovers(chain):
     fed.receipt_timeout = 10.0
     assert fed.fund(2, sender=accounts[0]).tx_hash == info.value.tx_hash
     assert fed.pool() == pool + 3 and not fed._inflight
+
+
+@pytest.mark.fault(
+    area="transactions",
+    fault="the same key sends from another process while this one counts its nonces",
+    outcome="recovered",
+    tries=2,
+)
+def test_a_counted_nonce_behind_the_node_is_read_again(chain):
+    node, fed, accounts = chain
+    sender = accounts[12]
+    mine, other = binding(fed), binding(fed)
+    pool = fed.pool()
+    mine.fund(1, sender=sender)  # mine now counts this account's nonces
+    other.fund(1, sender=sender)  # ... and the same key sends elsewhere: mine's count is one behind
+    start = time.monotonic()
+    mine.fund(1, sender=sender)  # refused as "nonce too low", counted again, sent once more
+    assert time.monotonic() - start < 2.0 and not mine._inflight
+    assert fed.pool() == pool + 3
+
+
+def test_a_send_is_three_requests_and_signed_without_ape(chain):
+    node, fed, accounts = chain
+    sender = accounts[13]
+    mine = binding(fed)
+    mine.fund(1, sender=sender)  # first send: chain id, fees and nonce read once
+    assert mine._signers[sender.address] is not None  # a test account's key is in memory: eth_account signs
+    methods: list[str] = []
+    request = mine._rpc.make_request
+
+    def counted(method, params):
+        methods.append(method)
+        return request(method, params)
+
+    mine._rpc.make_request = counted
+    for _ in range(5):
+        mine.fund(1, sender=sender)
+    # Per transaction: one estimate, one raw send, the receipt (polled again only if not mined yet).
+    assert methods.count("eth_estimateGas") == 5 and methods.count("eth_sendRawTransaction") == 5
+    fees = {"eth_maxPriorityFeePerGas", "eth_gasPrice"}  # read again only once FeeCache.ttl has passed
+    assert set(methods) <= {"eth_estimateGas", "eth_sendRawTransaction", "eth_getTransactionReceipt", *fees}
+    assert len([m for m in methods if m not in fees]) <= 5 * 4
