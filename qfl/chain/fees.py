@@ -134,6 +134,16 @@ def _int(value) -> int:
     return int(value, 16) if isinstance(value, str) else int(value)
 
 
+def _wei(value) -> int | None:
+    """A receipt's amount in wei (hex string or int), or None when the node sent something that is not one
+    (negative, above uint256, not a number): a hostile or broken RPC node must not crash the node's ledger."""
+    try:
+        wei = _int(value) if not isinstance(value, bool | float) else None
+    except (TypeError, ValueError):
+        return None
+    return wei if wei is not None and 0 <= wei < 2**256 else None
+
+
 @dataclass(frozen=True)
 class TxFee:
     """What one transaction cost its sender, in wei."""
@@ -155,11 +165,12 @@ def transaction_fee(
     reports one) on a chain of fee `kind`; `signed_tx()` gives its signed bytes and `params()` the L1 fee
     parameters, asked for only when an OP-stack receipt has no l1Fee. Signed bytes nobody can give leave the
     L1 fee at 0 with source "none" (counted in FeeLedger.l1_sources, so a report can say so)."""
-    execution = _int(receipt["gasUsed"]) * _int(receipt.get("effectiveGasPrice") or 0)
+    execution = (_wei(receipt["gasUsed"]) or 0) * (_wei(receipt.get("effectiveGasPrice") or 0) or 0)
     if kind != OP_STACK:
         return TxFee(sender, execution, 0, "none")
-    if receipt.get("l1Fee") is not None:
-        return TxFee(sender, execution, _int(receipt["l1Fee"]), "receipt")
+    reported = _wei(receipt["l1Fee"]) if receipt.get("l1Fee") is not None else None
+    if reported is not None:  # a malformed l1Fee is estimated like a missing one
+        return TxFee(sender, execution, reported, "receipt")
     try:
         raw = signed_tx()
     except Exception:  # noqa: BLE001 - a node without eth_getRawTransactionByHash: the fee stays unknown
