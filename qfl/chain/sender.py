@@ -200,6 +200,8 @@ def receipt_of(provider: Any, tx_hash: str) -> dict | None:
     found = rpc(provider, "eth_getTransactionReceipt", [tx_hash])
     if not found or found.get("blockNumber") is None:
         return None
+    if str(found.get("transactionHash", "")).lower() != tx_hash.lower():
+        return None  # a node answering with another transaction's receipt: not ours, keep waiting
     logs = [
         {**log, "blockNumber": int(log["blockNumber"], 16), "logIndex": int(log["logIndex"], 16)}
         for log in found["logs"]

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import pytest
 from ape.exceptions import OutOfGasError, VirtualMachineError
@@ -373,3 +374,102 @@ def test_a_send_is_three_requests_and_signed_without_ape(chain):
     fees = {"eth_maxPriorityFeePerGas", "eth_gasPrice"}  # read again only once FeeCache.ttl has passed
     assert set(methods) <= {"eth_estimateGas", "eth_sendRawTransaction", "eth_getTransactionReceipt", *fees}
     assert len([m for m in methods if m not in fees]) <= 5 * 4
+
+
+# ---------------------------------------------------------------- a hostile RPC node (attacker's review)
+# The answers of the real anvil are altered on their way to the binding (its JsonRpc.make_request), as an RPC
+# node run by an attacker would answer.
+def hostile(fed: Federation, alter) -> None:
+    """Route `fed`'s hot-path requests through `alter(method, params, answer) -> answer`."""
+    request = fed._rpc.make_request
+
+    def lying(method, params):
+        return alter(method, params, request(method, params))
+
+    fed._rpc.make_request = lying
+
+
+def test_a_receipt_for_another_transaction_is_not_taken_for_ours(chain):
+    node, fed, accounts = chain
+    sender = accounts[14]
+    mine = binding(fed)
+    earlier = mine.fund(1, sender=sender).tx_hash
+    lies = {"left": 3}
+
+    def alter(method, params, answer):
+        if method == "eth_getTransactionReceipt" and params[0] != earlier and lies["left"]:
+            lies["left"] -= 1
+            return {**answer, "result": rpc(node.url, "eth_getTransactionReceipt", earlier)}
+        return answer
+
+    hostile(mine, alter)
+    pool = fed.pool()
+    result = mine.fund(1, sender=sender)  # was a KeyError: the other receipt's hash is none of ours
+    assert result.tx_hash != earlier and lies["left"] == 0
+    assert fed.pool() == pool + 1 and not mine._inflight
+
+
+def test_a_forged_revert_is_reported_and_the_call_applied_once(chain):
+    node, fed, accounts = chain
+    sender = accounts[15]
+    mine = binding(fed)
+
+    def alter(method, params, answer):
+        if method == "eth_getTransactionReceipt" and answer.get("result"):
+            return {**answer, "result": {**answer["result"], "status": "0x0"}}
+        return answer
+
+    hostile(mine, alter)
+    pool = fed.pool()
+    with pytest.raises(FederationError, match="did not revert"):
+        mine.fund(1, sender=sender)  # the replay on the real state does not revert: said so, not re-sent
+    assert fed.pool() == pool + 1 and not mine._inflight
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TransactionNotMined,
+    reason="weakness: a pending nonce the RPC node once answered too high (a gap) is kept in the flight and "
+    "every later send waits behind the gap; re-reading it is not enough (the queued transaction would run "
+    "once the gap fills: applied twice), it also needs cancelling at its nonce",
+)
+def test_a_nonce_too_high_once_does_not_stick_the_sender(chain):
+    node, fed, accounts = chain
+    sender = accounts[16]
+    mine = binding(fed)
+    mine.receipt_timeout, mine.resend_after = 1.5, 0.3
+    lies = {"left": 1}
+    count = mine._web3.eth.get_transaction_count
+
+    def gapped(address, block="latest"):
+        n = count(address, block)
+        if block == "pending" and lies["left"]:
+            lies["left"] -= 1
+            return n + 3  # a gap: the transaction waits in the node's queue forever
+        return n
+
+    mine._web3.eth.get_transaction_count = gapped
+    pool = fed.pool()
+    with pytest.raises(TransactionNotMined):
+        mine.fund(1, sender=sender)
+    mine.receipt_timeout = 3.0
+    mine.fund(1, sender=sender)  # the node answers honestly now
+    assert fed.pool() == pool + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="weakness: no fee ceiling: the node signs whatever tip and gas price its RPC node quotes "
+    "(FeeCache), so a hostile RPC node makes it pay ~1000x the chain's price (bounded only by its balance)",
+)
+def test_a_quoted_fee_spike_is_not_paid(chain):
+    node, fed, accounts = chain
+    sender = accounts[17]
+    mine = binding(fed)
+    price, tip = int(mine._web3.eth.gas_price), int(mine._web3.eth.max_priority_fee)
+    # What the hostile RPC node quotes to the fee reads (FeeCache asks through web3): 1000x the chain's price.
+    quoted = SimpleNamespace(max_priority_fee=1000 * tip + 10**12, gas_price=1000 * price)
+    mine._fees._web3 = SimpleNamespace(eth=quoted)
+    tx_hash = mine.fund(1, sender=sender).tx_hash
+    paid = int(rpc(node.url, "eth_getTransactionReceipt", tx_hash)["effectiveGasPrice"], 16)
+    assert paid <= 10 * price + 10**9
