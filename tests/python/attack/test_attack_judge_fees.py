@@ -14,7 +14,7 @@ import pytest
 from qfl.chain.fees import OP_STACK, L1FeeParams, transaction_fee
 from qfl.fl import judging
 from qfl.fl.committee import ACCEPTED, REJECTED, combine
-from qfl.fl.judge import ACCEPT_SCORE, judge_round
+from qfl.fl.judge import ACCEPT_SCORE, JudgeMemory, judge_round
 from qfl.orchestration.node import Node
 from qfl.quantum.codec import encode_weights
 from qfl.quantum.model import init_params
@@ -97,6 +97,31 @@ def test_a_step_scaled_with_inflated_sample_claims_is_not_paid(round0):
     matrix = np.stack([judge_round(spec, g, sent, v.X_val, v.y_val, local_steps=steps) for v in validators])
     outcomes, _ = combine(matrix, [1] * len(validators))
     assert outcomes[0] != ACCEPTED
+
+
+def test_replaying_an_honest_clients_last_step_slashes_only_the_replayer(round0):
+    """Judge memory: an attacker re-sends client 0's previous step on today's model, hoping client 0's new step
+    lands within the duplicate radius of it (both would be zeroed). Consecutive honest steps differ by ~40% of
+    a step here, far beyond dup_radius (1%): only the replayer is caught, as a copy of an earlier update."""
+    spec, g, honest, validators = round0
+    memories = [JudgeMemory() for _ in validators]
+    for v, m in zip(validators, memories, strict=True):
+        judge_round(spec, g, honest, v.X_val, v.y_val, memory=m, owners=range(6))
+    g1 = honest.mean(axis=0)
+    xs = judging.setup(judging.Condition("digits01", "IID", 6), 0)[1]  # the same clients as round0
+    now = train_clients(
+        spec, g1, [c.X_train for c in xs], [c.y_train for c in xs], judging.LOCAL, list(range(6))
+    )
+    replay = g1 + (honest[0] - g)
+    sent = np.vstack([now, replay[None]]).astype(np.float32)
+    matrix = np.stack(
+        [
+            judge_round(spec, g1, sent, v.X_val, v.y_val, memory=m, owners=range(7))
+            for v, m in zip(validators, memories, strict=True)
+        ]
+    )
+    outcomes, combined = combine(matrix, [1] * len(validators))
+    assert outcomes[:6] == [ACCEPTED] * 6 and outcomes[6] == REJECTED and combined[6] == 0
 
 
 def test_hostile_weight_files_cost_their_sender_not_the_validator(round0, tmp_path):
