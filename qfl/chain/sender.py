@@ -127,6 +127,7 @@ class JsonRpc:
             self._headers["Authorization"] = "Basic " + token.decode()
         self.timeout = timeout
         self._unavailable = unavailable
+        self.unavailable = unavailable  # also raised for answers that are not JSON-RPC (receipt_of)
         self._local = threading.local()
         self._ids = itertools.count(1)
 
@@ -196,20 +197,30 @@ def rpc(provider: Any, method: str, params: list) -> Any:
 
 
 def receipt_of(provider: Any, tx_hash: str) -> dict | None:
-    """The mined receipt of `tx_hash` with the numbers the binding reads as ints; None if not mined."""
+    """The mined receipt of `tx_hash` with the numbers the binding reads as ints; None if not mined. A
+    receipt of another transaction is not ours (None); one that cannot be read raises the provider's
+    `unavailable` error (ChainUnavailable: the node backs off, and the next send resolves the nonce)."""
     found = rpc(provider, "eth_getTransactionReceipt", [tx_hash])
-    if not found or found.get("blockNumber") is None:
+    if not found:
         return None
-    if str(found.get("transactionHash", "")).lower() != tx_hash.lower():
-        return None  # a node answering with another transaction's receipt: not ours, keep waiting
-    logs = [
-        {**log, "blockNumber": int(log["blockNumber"], 16), "logIndex": int(log["logIndex"], 16)}
-        for log in found["logs"]
-    ]
-    return {
-        **found,
-        "status": int(found["status"], 16),
-        "gasUsed": int(found["gasUsed"], 16),
-        "blockNumber": int(found["blockNumber"], 16),
-        "logs": logs,
-    }
+    try:
+        if found.get("blockNumber") is None:
+            return None
+        if str(found.get("transactionHash", "")).lower() != tx_hash.lower():
+            return None  # a node answering with another transaction's receipt: keep waiting for ours
+        logs = [
+            {**log, "blockNumber": int(log["blockNumber"], 16), "logIndex": int(log["logIndex"], 16)}
+            for log in found["logs"]
+        ]
+        return {
+            **found,
+            "status": int(found["status"], 16),
+            "gasUsed": int(found["gasUsed"], 16),
+            "blockNumber": int(found["blockNumber"], 16),
+            "logs": logs,
+        }
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a broken or hostile node
+        unavailable = getattr(provider, "unavailable", ValueError)
+        raise unavailable(
+            f"RPC node sent a malformed receipt for {tx_hash} ({exc!r}); try another node"
+        ) from exc

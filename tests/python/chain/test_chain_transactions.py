@@ -473,3 +473,26 @@ def test_a_quoted_fee_spike_is_not_paid(chain):
     tx_hash = mine.fund(1, sender=sender).tx_hash
     paid = int(rpc(node.url, "eth_getTransactionReceipt", tx_hash)["effectiveGasPrice"], 16)
     assert paid <= 10 * price + 10**9
+
+
+@pytest.mark.parametrize(
+    "forged", [{"status": "0xzz"}, {"gasUsed": None}, {"logs": "none"}], ids=["status", "gas", "logs"]
+)
+def test_a_malformed_receipt_is_an_outage_and_the_call_is_applied_once(chain, forged):
+    node, fed, accounts = chain
+    sender = accounts[18]
+    mine = binding(fed)
+    lying = {"on": True}
+
+    def alter(method, params, answer):
+        if method == "eth_getTransactionReceipt" and answer.get("result") and lying["on"]:
+            return {**answer, "result": {**answer["result"], **forged}}
+        return answer
+
+    hostile(mine, alter)
+    pool = fed.pool()
+    with pytest.raises(ChainUnavailable, match="malformed receipt"):  # the node backs off (was a crash)
+        mine.fund(1, sender=sender)
+    lying["on"] = False
+    mine.fund(1, sender=sender)  # the same call again: the earlier signature's receipt, not a second send
+    assert fed.pool() == pool + 1 and not mine._inflight
