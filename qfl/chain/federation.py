@@ -739,7 +739,9 @@ class Federation:
             if any(s in text for s in ("already known", "already imported", "known transaction")):
                 return True  # the node has it
             if fresh and len(flight.signed) == 1 and "nonce too low" in text:
-                return False
+                # Unless the node has this very transaction (a node that took it, then answered "too low":
+                # signing the call again at the next nonce would apply it twice).
+                return self._known("0x" + keccak(raw).hex())
             if "nonce too low" in text or "underpriced" in text:
                 return True  # an earlier signature landed or is still pending: the receipt wait sorts it out
             if "fee" in text:

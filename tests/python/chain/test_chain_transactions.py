@@ -496,3 +496,27 @@ def test_a_malformed_receipt_is_an_outage_and_the_call_is_applied_once(chain, fo
     lying["on"] = False
     mine.fund(1, sender=sender)  # the same call again: the earlier signature's receipt, not a second send
     assert fed.pool() == pool + 1 and not mine._inflight
+
+
+def test_a_lying_nonce_too_low_does_not_send_the_call_twice(chain):
+    node, fed, accounts = chain
+    sender = accounts[19]
+    mine = binding(fed)
+    mine.fund(1, sender=sender)  # the nonce is counted from here on
+    lies = {"left": 1}
+
+    def alter(method, params, answer):
+        if method == "eth_sendRawTransaction" and lies["left"]:  # taken, then denied
+            lies["left"] -= 1
+            return {
+                "jsonrpc": "2.0",
+                "id": answer.get("id"),
+                "error": {"code": -32000, "message": "nonce too low"},
+            }
+        return answer
+
+    hostile(mine, alter)
+    pool = fed.pool()
+    mine.fund(1, sender=sender)
+    wait_until(lambda: pending_count(node.url) == 0)
+    assert lies["left"] == 0 and fed.pool() == pool + 1
