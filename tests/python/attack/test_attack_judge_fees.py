@@ -14,7 +14,7 @@ import pytest
 from qfl.chain.fees import OP_STACK, L1FeeParams, transaction_fee
 from qfl.fl import judging
 from qfl.fl.committee import ACCEPTED, REJECTED, combine
-from qfl.fl.judge import ACCEPT_SCORE, JudgeMemory, judge_round
+from qfl.fl.judge import ACCEPT_SCORE, JudgeMemory, geometry, judge_round
 from qfl.orchestration.node import Node
 from qfl.quantum.codec import encode_weights
 from qfl.quantum.model import init_params
@@ -122,6 +122,37 @@ def test_replaying_an_honest_clients_last_step_slashes_only_the_replayer(round0)
     )
     outcomes, combined = combine(matrix, [1] * len(validators))
     assert outcomes[:6] == [ACCEPTED] * 6 and outcomes[6] == REJECTED and combined[6] == 0
+
+
+def test_resending_ones_own_stale_step_is_not_paid(round0):
+    """A client re-sends its previous round's step on today's model (no new training): it was exempt as 'its
+    own past' and scored 255; now a copy (0). Its own update resent from the same start model stays allowed."""
+    spec, g, honest, validators = round0
+    memories = [JudgeMemory() for _ in validators]
+    for v, m in zip(validators, memories, strict=True):
+        judge_round(spec, g, honest, v.X_val, v.y_val, memory=m, owners=range(6))
+    g1 = honest.mean(axis=0)
+    xs = judging.setup(judging.Condition("digits01", "IID", 6), 0)[1]
+    sent = train_clients(
+        spec, g1, [c.X_train for c in xs], [c.y_train for c in xs], judging.LOCAL, list(range(6))
+    )
+    sent[0] = g1 + (honest[0] - g)
+    matrix = np.stack(
+        [
+            judge_round(spec, g1, sent, v.X_val, v.y_val, memory=m, owners=range(6))
+            for v, m in zip(validators, memories, strict=True)
+        ]
+    )
+    outcomes, combined = combine(matrix, [1] * len(validators))
+    assert outcomes == [REJECTED] + [ACCEPTED] * 5 and combined[0] == 0
+    same = geometry(g, honest, _remembered(g, honest), owners=range(6))
+    assert not same.copy.any()  # a round that kept its model: the same update again is no copy
+
+
+def _remembered(g, updates) -> JudgeMemory:
+    memory = JudgeMemory()
+    memory.remember(g, updates, owners=range(len(updates)))
+    return memory
 
 
 def test_hostile_weight_files_cost_their_sender_not_the_validator(round0, tmp_path):
