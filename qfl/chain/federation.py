@@ -662,7 +662,13 @@ class Federation:
             # block (one before) it takes the cheap not-yet branch: a limit from that runs out of gas.
             request = {**tx, "value": hex(tx["value"])}
             block = [self._estimate_block] if self._estimate_block else []
-            estimate = int(rpc(self._rpc, "eth_estimateGas", [request, *block]), 16)
+            answer = rpc(self._rpc, "eth_estimateGas", [request, *block])
+            try:
+                estimate = int(answer, 16)
+            except (TypeError, ValueError) as exc:  # a broken or hostile node: an outage, not a crash
+                raise ChainUnavailable(
+                    f"RPC node answered eth_estimateGas with {answer!r}; try another node"
+                ) from exc
         except Web3ContractLogicError as exc:
             raise _custom_error(name, exc, self._contract.contract_type) from exc
         except Web3RPCError as exc:

@@ -520,3 +520,25 @@ def test_a_lying_nonce_too_low_does_not_send_the_call_twice(chain):
     mine.fund(1, sender=sender)
     wait_until(lambda: pending_count(node.url) == 0)
     assert lies["left"] == 0 and fed.pool() == pool + 1
+
+
+@pytest.mark.parametrize("estimate", [None, "0xzz", "lots", {"gas": 1}])
+def test_a_malformed_gas_estimate_is_an_outage_and_nothing_is_sent(chain, estimate):
+    node, fed, accounts = chain
+    sender = accounts[18]
+    mine = binding(fed)
+    lying = {"on": True}
+
+    def alter(method, params, answer):
+        if method == "eth_estimateGas" and lying["on"]:
+            return {**answer, "result": estimate}
+        return answer
+
+    hostile(mine, alter)
+    pool = fed.pool()
+    with pytest.raises(ChainUnavailable, match="eth_estimateGas"):
+        mine.fund(1, sender=sender)
+    assert fed.pool() == pool and not mine._inflight
+    lying["on"] = False
+    mine.fund(1, sender=sender)
+    assert fed.pool() == pool + 1
