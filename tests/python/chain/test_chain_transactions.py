@@ -3,7 +3,9 @@
 Gas limits come from the estimate with a margin (never the whole block), so transactions from different
 accounts share blocks; an out-of-gas is reported as FederationError OutOfGas; a transaction the node drops
 is re-sent and one left pending is replaced at the same nonce, applied once; a node that is down raises
-ChainUnavailable quickly, and the same Federation object works again once the node is back.
+ChainUnavailable quickly, and the same Federation object works again once the node is back. Against a
+hostile RPC node (answers altered on their way in): another transaction's receipt, a forged revert, a lying
+"nonce too low", a malformed receipt or estimate neither crash the node nor apply a call twice.
 """
 
 from __future__ import annotations
