@@ -8,7 +8,7 @@ Score 0 ("free riding or clearly out of range"), whatever the data says:
   - no step: ||d_i|| < min_step * median step;
   - duplicate: within dup_radius * median step of another update of this round (all copies: a colluding group
     sending one shared step), or of an update another client sent in a remembered earlier round (as sent, or its
-    step re-based on today's model), or of the client's own earlier step re-based on a new start model (stale);
+    step re-based on today's model);
   - extrapolation of public models: cos(d_i, g - g_k) > momentum_cos for a remembered earlier global g_k
     (g + c (g - g_prev), any c > 0: "momentum" free riding);
   - magnitude: step norm per local step (`local_steps`, from the revealed sample counts) above max_norm_ratio
@@ -141,17 +141,16 @@ def geometry(
     copy = np.zeros(n, bool)
     momentum = np.zeros(n, bool)
     if memory is not None:
-        for (past_owners, past_u, past_d), past_g in zip(memory.updates, memory.globals, strict=True):
-            # A client's own past update is not a copy; its own past STEP re-based on a new start model is no new
-            # work (a stale free ride). From the same start model (a round that kept its model) deterministic
-            # training gives the same update again: not a copy.
-            same_start = bool(np.array_equal(past_g, g))
+        for past_owners, past_u, past_d in memory.updates:
             for i in range(n):
-                others = np.array([o != who[i] for o in past_owners], bool)
-                stale = others | (not same_start)  # re-based steps: the client's own counts too
+                others = np.array(
+                    [o != who[i] for o in past_owners], bool
+                )  # a client's own past is not a copy
+                if not others.any():
+                    continue
                 near = min(
                     _min_distance(u[i : i + 1], past_u[others])[0],
-                    _min_distance(d[i : i + 1], past_d[stale])[0],
+                    _min_distance(d[i : i + 1], past_d[others])[0],
                 )
                 copy[i] |= near < radius
         for past_g in memory.globals:

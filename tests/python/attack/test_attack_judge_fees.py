@@ -14,7 +14,7 @@ import pytest
 from qfl.chain.fees import OP_STACK, L1FeeParams, transaction_fee
 from qfl.fl import judging
 from qfl.fl.committee import ACCEPTED, REJECTED, combine
-from qfl.fl.judge import ACCEPT_SCORE, JudgeMemory, geometry, judge_round
+from qfl.fl.judge import ACCEPT_SCORE, JudgeMemory, judge_round
 from qfl.orchestration.node import Node
 from qfl.quantum.codec import encode_weights
 from qfl.quantum.model import init_params
@@ -139,9 +139,14 @@ def test_replaying_an_honest_clients_last_step_slashes_only_the_replayer(round0)
     assert outcomes[:6] == [ACCEPTED] * 6 and outcomes[6] == REJECTED and combined[6] == 0
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="weakness (docs/learning.md, 'free riding that stays undetectable'): a client's own history is exempt "
+    "from the copy check, so re-sending its previous step on today's model (no training) scores 255. Not "
+    "closed here: near a FedAvg fixed point honest clients re-send nearly the same step every round",
+)
 def test_resending_ones_own_stale_step_is_not_paid(round0):
-    """A client re-sends its previous round's step on today's model (no new training): it was exempt as 'its
-    own past' and scored 255; now a copy (0). Its own update resent from the same start model stays allowed."""
+    """A client re-sends its previous round's step on today's model (no new training)."""
     spec, g, honest, validators = round0
     memories = [JudgeMemory() for _ in validators]
     for v, m in zip(validators, memories, strict=True):
@@ -160,14 +165,6 @@ def test_resending_ones_own_stale_step_is_not_paid(round0):
     )
     outcomes, combined = combine(matrix, [1] * len(validators))
     assert outcomes == [REJECTED] + [ACCEPTED] * 5 and combined[0] == 0
-    same = geometry(g, honest, _remembered(g, honest), owners=range(6))
-    assert not same.copy.any()  # a round that kept its model: the same update again is no copy
-
-
-def _remembered(g, updates) -> JudgeMemory:
-    memory = JudgeMemory()
-    memory.remember(g, updates, owners=range(len(updates)))
-    return memory
 
 
 def test_hostile_weight_files_cost_their_sender_not_the_validator(round0, tmp_path):
