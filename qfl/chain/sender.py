@@ -126,7 +126,6 @@ class JsonRpc:
             token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode())
             self._headers["Authorization"] = "Basic " + token.decode()
         self.timeout = timeout
-        self._unavailable = unavailable
         self.unavailable = unavailable  # also raised for answers that are not JSON-RPC (receipt_of)
         self._local = threading.local()
         self._ids = itertools.count(1)
@@ -153,7 +152,7 @@ class JsonRpc:
         """The node's whole answer to `method(params)` (a dict with 'result' or 'error')."""
         body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params})
         for attempt in range(2):
-            reused = getattr(self._local, "conn", None) is not None
+            reused = getattr(self._local, "conn", None) is not None  # also defined when connecting fails
             try:
                 conn, reused = self._connection()
                 conn.request("POST", self._path, body, self._headers)
@@ -166,10 +165,10 @@ class JsonRpc:
                 )
                 if attempt == 0 and reused and stale:
                     continue  # the node closed a kept-alive connection: once more on a new one
-                raise self._unavailable(f"RPC node {self.url} did not answer {method}: {exc}") from exc
+                raise self.unavailable(f"RPC node {self.url} did not answer {method}: {exc}") from exc
             if response.status != 200:
                 self._drop()
-                raise self._unavailable(
+                raise self.unavailable(
                     f"RPC node {self.url} answered {method} with HTTP {response.status} {response.reason}"
                 )
             return json.loads(data)

@@ -72,8 +72,8 @@ RACE_ERRORS = {
 # round a block between the last settlement and the next startRound on a chain that includes one step per block.
 WITHDRAW_EVERY = 10
 
-ACCEPT = 255  # the binary validator's score of an update it accepts
-REJECT = 0  # ... and of one it rejects (or cannot use)
+ACCEPT = 255  # the top score (what a malicious validator gives every update)
+REJECT = 0  # the bottom score (an update a validator cannot use)
 
 
 # The crash point after each transaction a node sends, named `name:round` with the round it is about (the
@@ -185,6 +185,9 @@ class Node:
         self._released = 0  # last earlier round whose leftover reserve this node no longer needs to release
         self._low_stake_logged = 0  # last round it said its stake is too low to commit
         self._aggregates: dict[int, tuple[np.ndarray, str]] = {}
+        # The rounds this validator scored (copies, momentum). In memory only: a restarted validator forgets
+        # earlier rounds for a while.
+        self._judge_memory = JudgeMemory()
         self._round = 0  # the current round as the last step read it (names crash points)
         self.identity.state_dir.mkdir(parents=True, exist_ok=True)
         self.address = self.identity.account.address
@@ -545,8 +548,6 @@ class Node:
             steps = [
                 self.training.epochs * -(-view.reveals[i].samples // self.training.batch_size) for i in usable
             ]
-            # Kept in memory only: a restarted validator forgets earlier rounds (copies, momentum) for a while.
-            memory = self.__dict__.setdefault("_judge_memory", JudgeMemory())
             with self.timers.measure("train"):
                 scores[usable] = judge_round(
                     self.spec,
@@ -554,7 +555,7 @@ class Node:
                     updates,
                     d.X_val,
                     d.y_val,
-                    memory=memory,
+                    memory=self._judge_memory,
                     owners=[view.reveals[i].client for i in usable],
                     local_steps=steps,
                 )

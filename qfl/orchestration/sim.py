@@ -658,8 +658,6 @@ class RunFolder:
 
 # ---------------------------------------------------------------------- one whole run, as the CLI and qfl.api do it
 
-# The local chains a run can use (`--chain` / `run_experiment(chain=...)`) and ape's network choice for each.
-
 
 @contextmanager
 def connect_chain(chain: str):
