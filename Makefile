@@ -10,7 +10,7 @@ export APE_DATA_FOLDER := $(CURDIR)/.ape-data
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean reliability fuzz
+.PHONY: deps demo test test-contracts test-anvil test-python lint format bench clean reliability fuzz case-study
 
 deps: $(STAMPS)/python $(STAMPS)/npm $(STAMPS)/ipfs-rpc
 
@@ -86,6 +86,10 @@ $(STAMPS)/bench: benchmarks/requirements-bench.txt pyproject.toml
 
 bench: deps $(STAMPS)/bench
 	$(BIN)/python -m benchmarks.run_all
+
+# docs/case-study.md: QFLchain against its baselines on the four pillars (< 60 min here; `--quick` in the tests).
+case-study: deps $(STAMPS)/contracts
+	$(BIN)/python -m benchmarks.casestudy
 
 clean:
 	rm -rf .build .ape-data $(STAMPS) .pytest_cache .ruff_cache
