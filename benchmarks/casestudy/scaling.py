@@ -280,10 +280,15 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     points = []
     rounds_at = {int(k): int(v) for k, v in (part.get("rounds_at") or {}).items()}
+    isolate = bool(part.get("isolate", True))
     for n in part["clients"]:
         rounds = rounds_at.get(int(n), int(part["rounds"]))
         t = time.perf_counter()
-        res = run_point(int(n), rounds, cfg, out, log)
+        if isolate:
+            res = run_point(int(n), rounds, cfg, out, log)
+        else:  # the quick config: no interpreter start per count (RSS then accumulates across counts)
+            (out / f"point-{n}").mkdir(exist_ok=True)
+            res = json.loads(json.dumps(measure_point(int(n), rounds, cfg, out / f"point-{n}")))
         row = {"clients": int(n), "rounds": len(res["rounds"]), "setup": res["setup"]}
         row["round1_wall"] = res["rounds"][0]["wall"]
         row |= {k: steady(res["rounds"], k) for k in METRICS}
@@ -292,6 +297,7 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
         row["accuracy"] = res["rounds"][-1]["accuracy"]
         row["per_round"] = res["rounds"]
         row["setup_rss_mb"] = res["probe"]["rss_mb"]
+        row["load_1min"] = os.getloadavg()[0]  # other work on the machine slows every figure above
         points.append(row)
         log(
             f"scaling: {n} clients, {rounds} round(s) in {time.perf_counter() - t:.0f} s: steady round "
@@ -299,6 +305,11 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
         )
     ns = [p["clients"] for p in points]
     fits = {k: fit(ns, [p[k] for p in points]) for k in METRICS} if len(points) >= 2 else {}
+    from benchmarks.memory import IMPORT_LAYERS, rss_after
+
+    layer, code = IMPORT_LAYERS[3]  # what a `qflchain node` process imports before its first round
+    node_rss = rss_after(code)[0]
+    log(f"scaling: a fresh interpreter after a node's imports ({layer}) holds {node_rss:.0f} MB")
     s = part["settlement"]
     log(f"scaling: settling {s['updates']:,} updates among {s['members']:,} members")
     settlement = measure_settlement(int(s["updates"]), int(s["members"]), log)
@@ -308,6 +319,7 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
         "points": points,
         "fits": fits,
         "settlement": settlement,
+        "node_import_rss_mb": node_rss,
         "parameters": {
             "clients": ns,
             "rounds": {str(p["clients"]): p["rounds"] for p in points},
@@ -316,6 +328,7 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
             "training": common["training"],
             "seed": common["seeds"][0],
             "chain": part["chain"],
+            "isolate": isolate,
             "committee": "min(10, clients) seats",
             "settlement": {"updates": int(s["updates"]), "members": int(s["members"])},
         },
@@ -406,7 +419,13 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
         "machine.",
         "",
         f"Grid: {', '.join(_n(n) for n in par['clients'])} clients; rounds played per count ({rounds_note}); "
-        f"seed {par['seed']}. Each count runs in its own process: the in-process simulator "
+        f"seed {par['seed']}. "
+        + (
+            "Each count runs in its own process: "
+            if par.get("isolate", True)
+            else "Every count runs in this one process (so RSS accumulates from count to count): "
+        )
+        + "the in-process simulator "
         "(`benchmarks/rounds.py`: every client in one process, local training vectorised over clients, the "
         "embedded content store) on anvil mining one block per transaction. Data: sklearn digits even-vs-odd "
         "(rows repeated with a little noise beyond ~600 clients so every client holds some), IID split. "
@@ -421,7 +440,13 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
         "store is every put and get of weights; other is the simulator's own work (codec, aggregation, clock "
         "warps). Bytes up/down: the content store's put/get bytes in the round; calldata: the input bytes of "
         "every transaction mined in the round. RSS: the simulating process (all clients) and anvil after "
-        "the round; peak: the process's VmHWM.",
+        "the round; peak: the process's VmHWM."
+        + (
+            " The machine's 1-minute load average after each count (2 cores; above 2, other work was "
+            "competing): " + ", ".join(f"{_n(p['clients'])}: {p['load_1min']:.1f}" for p in points) + "."
+            if all("load_1min" in p for p in points)
+            else ""
+        ),
         "",
         "| clients | rounds | set-up s | round 1 s | steady round s | train s | store s | chain s | other s "
         "| transactions | gas per round | gas per client | store up | store down | calldata | RSS MB "
@@ -509,8 +534,9 @@ def _reading(results: dict) -> list[str]:
             + (f"{k:.2f}" if k is not None else "-")
             + f"). The chain takes {hi['chain'] / hi['wall']:.0%} of it at {_n(hi['clients'])} clients, and "
             f"its cost per transaction grows too ({per_tx[0]:.0f} ms at {_n(lo['clients'])} clients, "
-            f"{per_tx[1]:.0f} ms at {_n(hi['clients'])}): every client's transactions pass one node and one "
-            "process here. Training, what a centralised FedAvg server's round would mostly be, is "
+            f"{per_tx[1]:.0f} ms at {_n(hi['clients'])}): in this set-up one anvil and one Python process carry "
+            "every client's transactions and reads. Training, what a centralised FedAvg server's round would "
+            "mostly be, is "
             f"{hi['train']:.2f} s of the {hi['wall']:.1f} s: the protocol's overhead is "
             f"{hi['wall'] / max(hi['train'], 1e-9):.1f}x the training time at {_n(hi['clients'])} clients "
             f"({lo['wall'] / max(lo['train'], 1e-9):.1f}x at {_n(lo['clients'])}; an estimate from the split, "
@@ -518,7 +544,8 @@ def _reading(results: dict) -> list[str]:
         )
         g, tx, cd = fits["gas"], fits["txs"], fits["calldata"]
         out.append(
-            f"- Gas and transactions grow linearly: about {_n(g['per_client'])} gas and "
+            f"- Gas and transactions grow about linearly (a little less: the committee's votes and the round's "
+            f"fixed transactions are shared by more clients): about {_n(g['per_client'])} gas and "
             f"{tx['per_client']:.2f} transactions per extra client per round (slopes "
             f"{g.get('slope', float('nan')):.2f} and {tx.get('slope', float('nan')):.2f}); a "
             f"{_n(hi['clients'])}-client round costs {_n(hi['gas'])} gas, {hi['gas'] / TX_CAP:.1f}x one "
@@ -531,13 +558,23 @@ def _reading(results: dict) -> list[str]:
             f"- Memory: the process simulating every client holds {hi['rss_mb']:.0f} MB at "
             f"{_n(hi['clients'])} clients ({lo['rss_mb']:.0f} MB at {_n(lo['clients'])}): about "
             f"{m['per_client']:.2f} MB per extra in-process client. anvil holds {hi['anvil_rss_mb']:.0f} MB. A "
-            "client run as its own `qflchain node` process costs far more (benchmarks/memory.py measures that)."
+            "client run as its own `qflchain node` process holds at least "
+            f"{results.get('node_import_rss_mb', float('nan')):.0f} MB before its first round (a fresh "
+            "interpreter after a node's imports; `benchmarks/memory.py` measures whole node runs)."
         )
         if any(p["rounds"] == 1 for p in points):
             one = ", ".join(_n(p["clients"]) for p in points if p["rounds"] == 1)
+            two = [p for p in points if p["rounds"] > 1]
+            extra = ""
+            if two:
+                first, later = two[-1]["per_round"][0]["train"], two[-1]["train"]
+                extra = (
+                    f" (at {_n(two[-1]['clients'])} clients round 1's training took {first:.1f} s against "
+                    f"{later:.1f} s in the steady round)"
+                )
             out.append(
                 f"- Cut: {one} clients played one round only (the 15-minute budget), so their steady figures "
-                "are round 1's and their train time includes XLA compilation."
+                f"are round 1's and their train time includes XLA compilation{extra}; the fits include them."
             )
     out.append(
         f"- Settling {_n(s['updates'])} updates takes {_n(s['settle_transactions'])} transactions and "
