@@ -438,10 +438,10 @@ class SizeResult:
 class Bench:
     """One federation on one anvil, played for `n` revealed updates (round 1) and once more (round 2)."""
 
-    def __init__(self, node: Node, arts: dict[str, Artifact], n: int, log=print):
+    def __init__(self, node: Node, arts: dict[str, Artifact], n: int, log=print, members: int | None = None):
         self.node, self.n, self.log = node, n, log
         self.fed_art, self.crowd_art = arts["QFLFederation"], arts["BenchCrowd"]
-        self.members_total = LOTTERY_MEMBERS.get(n, n)
+        self.members_total = members or LOTTERY_MEMBERS.get(n, n)
         self.lottery = self.members_total > COHORT
         # With the lottery about a tenth of the EOAs win a ticket each round, so register more of them.
         self.eoa_count = 200 if self.lottery else min(MEASURED, n - 2)
@@ -784,11 +784,13 @@ class Bench:
 DRAW_AFTER_ARM = "drawCommittee (draw after arm)"
 
 
-def run_size(arts: dict[str, Artifact], n: int, log=print) -> SizeResult:
+def run_size(arts: dict[str, Artifact], n: int, log=print, members: int | None = None) -> SizeResult:
+    """Play one federation of `n` revealed updates among `members` registered members (default: n, or
+    LOTTERY_MEMBERS[n]; more than COHORT turns the cohort lottery on)."""
     node = Node()
     try:
         start = time.perf_counter()
-        bench = Bench(node, arts, n, log)
+        bench = Bench(node, arts, n, log, members)
         log(f"  n = {n:,}: {bench.members_total:,} members, lottery {'on' if bench.lottery else 'off'}")
         bench.deploy()
         setup = time.perf_counter() - start

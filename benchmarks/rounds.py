@@ -26,7 +26,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -76,8 +78,12 @@ def experiment(
     )
 
 
-def in_process(cfg: ExperimentConfig, folder: Path, network: str) -> dict:
-    """Play cfg with every client in this process; per-round split from the simulator's run report."""
+def in_process(
+    cfg: ExperimentConfig, folder: Path, network: str, probe: Callable[[Any], dict] | None = None
+) -> dict:
+    """Play cfg with every client in this process; per-round split from the simulator's run report.
+    `probe(sim)` (optional) runs after the set-up and after each round, outside the round's timing; what it
+    returns after the set-up is the result's "probe", and after each round is merged into that round's dict."""
 
     from qfl.orchestration.sim import build_in_process, connect_chain
     from qfl.storage import EmbeddedStore
@@ -89,7 +95,13 @@ def in_process(cfg: ExperimentConfig, folder: Path, network: str) -> dict:
         sim = build_in_process(cfg, store, folder / "state")
         setup = time.perf_counter() - start
         sent[0] = sum(sim.federation.gas.calls.values())
-        report = sim.run(on_round=lambda _: sent.append(sum(sim.federation.gas.calls.values())))
+        probed = [probe(sim) if probe else {}]
+
+        def on_round(_) -> None:
+            sent.append(sum(sim.federation.gas.calls.values()))
+            probed.append(probe(sim) if probe else {})
+
+        report = sim.run(on_round=on_round)
     rounds = [
         {
             "wall": r.wall_seconds,
@@ -100,10 +112,13 @@ def in_process(cfg: ExperimentConfig, folder: Path, network: str) -> dict:
             "gas": r.gas,
             "accuracy": r.accuracy,
             "txs": sent[i + 1] - sent[i],
+            "bytes_stored": r.bytes_stored,
+            "bytes_fetched": r.bytes_fetched,
         }
+        | probed[i + 1]
         for i, r in enumerate(report.rounds)
     ]
-    return {"setup": setup, "rounds": rounds}
+    return {"setup": setup, "rounds": rounds, "probe": probed[0]}
 
 
 def multi_process(cfg: ExperimentConfig, folder: Path) -> dict:
