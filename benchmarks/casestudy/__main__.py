@@ -28,7 +28,9 @@ from benchmarks.casestudy.document import render_document
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
     except OSError:
         return "unknown"
     return out.stdout.strip() or "unknown"
@@ -44,7 +46,9 @@ def read_results(results_path: Path) -> dict:
     try:
         return json.loads(results_path.read_text())
     except FileNotFoundError:
-        raise CaseStudyError(f"{results_path}: no saved results; run the study first (without --render-only)")
+        raise CaseStudyError(
+            f"{results_path}: no saved results; run the study first (without --render-only)"
+        ) from None
     except json.JSONDecodeError:
         raise CaseStudyError(f"{results_path}: not valid JSON; rerun the study to rewrite it") from None
 
@@ -74,9 +78,13 @@ def run_parts(cfg: dict, parts: list[str], results: dict, results_path: Path, sc
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.casestudy", description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the small variant (each config's `quick:` overrides)")
+    ap.add_argument(
+        "--quick", action="store_true", help="the small variant (each config's `quick:` overrides)"
+    )
     ap.add_argument("--parts", default=",".join(MEASURED_PARTS), help="comma-separated subset to (re)run")
-    ap.add_argument("--out", type=Path, help="output folder (default docs/, or runs/case-study-quick with --quick)")
+    ap.add_argument(
+        "--out", type=Path, help="output folder (default docs/, or runs/case-study-quick with --quick)"
+    )
     ap.add_argument("--config", type=Path, default=CONFIG_DIR, help="folder of the case study's YAML configs")
     ap.add_argument("--render-only", action="store_true", help="rewrite the document from saved results")
     ap.add_argument("--check", action="store_true", help="exit 1 if the document differs from its rendering")
@@ -88,8 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("Interrupted: the parts that finished are saved in results.json; rerun with --parts for the rest",
-              file=sys.stderr)
+        print(
+            "Interrupted: the parts that finished are saved in results.json; rerun with --parts for the rest",
+            file=sys.stderr,
+        )
         return 130
     except Exception as exc:  # one line, the traceback with -v
         if args.verbose:
@@ -116,20 +126,24 @@ def _main(args: argparse.Namespace) -> int:
             raise CaseStudyError(f"unknown part(s) {unknown}: choose from {', '.join(MEASURED_PARTS)}")
         cfg = load_config(args.config, quick=args.quick)
         fresh = set(parts) == set(MEASURED_PARTS) or not results_path.exists()
-        results = (
-            {"quick": args.quick, "parts": {}, "seconds": {}} if fresh else read_results(results_path)
-        )
+        results = {"quick": args.quick, "parts": {}, "seconds": {}} if fresh else read_results(results_path)
         if results.get("quick") != args.quick:
-            raise CaseStudyError(f"{results_path} holds a {'quick' if results['quick'] else 'full'} run: "
-                                 "rerun every part, or use another --out")
+            raise CaseStudyError(
+                f"{results_path} holds a {'quick' if results['quick'] else 'full'} run: "
+                "rerun every part, or use another --out"
+            )
         stale = [
-            p for p in MEASURED_PARTS
-            if p in results["parts"] and p not in parts
+            p
+            for p in MEASURED_PARTS
+            if p in results["parts"]
+            and p not in parts
             and any(results.get("config", {}).get(k) != cfg[k] for k in ("common", p))
         ]
         if stale:
-            raise CaseStudyError(f"the config of {stale} changed since their results were saved: rerun them too "
-                                 f"(--parts {','.join(sorted(set(parts) | set(stale)))})")
+            raise CaseStudyError(
+                f"the config of {stale} changed since their results were saved: rerun them too "
+                f"(--parts {','.join(sorted(set(parts) | set(stale)))})"
+            )
         results["config"] = cfg
         results["commit"] = git_commit()
         with tempfile.TemporaryDirectory(prefix="qfl-case-study-") as scratch:

@@ -33,7 +33,9 @@ def load_part(path: Path, quick: bool) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise CaseStudyError(f"{path}: no such config file; restore it from git or pass --config DIR") from None
+        raise CaseStudyError(
+            f"{path}: no such config file; restore it from git or pass --config DIR"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -51,5 +53,7 @@ def load_config(config_dir: Path = CONFIG_DIR, quick: bool = False) -> dict:
     cfg = {name: load_part(Path(config_dir) / f"{name}.yaml", quick) for name in FILES}
     datasets = cfg["common"].get("datasets")
     if not isinstance(datasets, dict) or not datasets:
-        raise CaseStudyError(f"{Path(config_dir) / 'common.yaml'}: `datasets:` must name at least one dataset")
+        raise CaseStudyError(
+            f"{Path(config_dir) / 'common.yaml'}: `datasets:` must name at least one dataset"
+        )
     return cfg

@@ -41,7 +41,10 @@ def qpu_joules(cfg: dict, circuit: dict, rows: float) -> tuple[float, dict]:
     q = cfg["qpu"]
     n = max(1, int(circuit["measured_qubits"]))
     # one-qubit gates run in parallel across qubits; the CNOT ring is sequential
-    gate_s = circuit["one_qubit_gates"] / n * q["one_qubit_gate_s"] + circuit["two_qubit_gates"] * q["two_qubit_gate_s"]
+    gate_s = (
+        circuit["one_qubit_gates"] / n * q["one_qubit_gate_s"]
+        + circuit["two_qubit_gates"] * q["two_qubit_gate_s"]
+    )
     shot_s = gate_s + q["shot_overhead_s"]
     executions = rows * circuit["parameter_shift_executions_per_gradient"]
     seconds = executions * q["shots"] * shot_s

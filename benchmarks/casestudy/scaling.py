@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from benchmarks.casestudy.config import ROOT, load_config
 
 PART = "scaling"
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "experiments" / "case-study"
 RESULTS = ROOT / "benchmarks" / "results" / "casestudy-scaling.json"
 TX_CAP = 16_777_216  # EIP-7825: the most gas one transaction may use
 
@@ -49,26 +48,6 @@ METRICS = {
     "rss_mb": ("simulator RSS after the round", "MB"),
     "anvil_rss_mb": ("anvil RSS after the round", "MB"),
 }
-
-
-# ------------------------------------------------------------------ configs (the driver replaces this loader)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_config(quick: bool) -> dict:
-    """{"common": ..., "scaling": ...}, each with its `quick:` overrides applied when `quick`."""
-    cfg = {}
-    for name in ("common", PART):
-        raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
-        over = raw.pop("quick", {}) or {}
-        cfg[name] = _merge(raw, over) if quick else raw
-    return cfg
 
 
 # ------------------------------------------------------------------ one client count (in a child process)
@@ -600,7 +579,7 @@ def main() -> None:
     if args.point is not None:
         _child(args)
         return
-    cfg = load_config(args.quick)
+    cfg = load_config(quick=args.quick)
     with tempfile.TemporaryDirectory(prefix="qfl-casestudy-scaling-") as tmp:
         results = run(cfg, Path(tmp) / "out", lambda line: print(line, file=sys.stderr, flush=True))
         figures = args.figures or Path(tmp) / "figures"
