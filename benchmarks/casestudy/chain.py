@@ -19,7 +19,6 @@ What is measured, and how:
 from __future__ import annotations
 
 import argparse
-import copy
 import gzip
 import json
 import os
@@ -34,9 +33,9 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks.casestudy.config import CONFIG_DIR, ROOT, load_part
+
 PART = "chain"
-ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = ROOT / "experiments" / "case-study"
 RESULTS = ROOT / "benchmarks" / "results" / f"casestudy-{PART}.json"
 WEI = 10**18
 GWEI = 10**9
@@ -63,25 +62,9 @@ BLOCKFL_METHODS["postGlobalModel"] = "once"
 # ---------------------------------------------------------------------------------------------- configs
 
 
-def deep_merge(base: dict, over: dict) -> dict:
-    """`base` with `over` merged in (mappings merged key by key, anything else replaced)."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def load_configs(quick: bool = False) -> dict:
     """{"common": ..., "chain": ...} with each file's `quick:` overrides applied when `quick`."""
-    cfg = {}
-    for part in ("common", PART):
-        raw = yaml.safe_load((CONFIGS / f"{part}.yaml").read_text())
-        overrides = raw.pop("quick", None) or {}
-        cfg[part] = deep_merge(raw, overrides) if quick else raw
-    return cfg
+    return {name: load_part(CONFIG_DIR / f"{name}.yaml", quick) for name in ("common", PART)}
 
 
 def experiment(
