@@ -131,16 +131,17 @@ def test_shared_geometry_scores_as_judge_round_per_validator():
 def test_stacked_start_models_and_cut_batch_train_as_separate_calls():
     cfg = load_config(quick=True)
     spec, local = model_spec(cfg["common"], "digits01"), local_config(cfg["common"])
-    _, clients, _ = setup(Condition("digits01", "IID", 10), 0)
-    Xs, ys = [c.X_train for c in clients[:3]], [c.y_train for c in clients[:3]]
-    g1, g2 = init_params(spec, 1), init_params(spec, 2)
-    one = train_clients(spec, g1, Xs, ys, local, [5, 6, 7])
-    two = train_clients(spec, g2, Xs, ys, local, [5, 6, 7])
-    both = train_clients(spec, np.stack([g1] * 3 + [g2] * 3), Xs * 2, ys * 2, local, [5, 6, 7] * 2)
-    np.testing.assert_allclose(both, np.concatenate([one, two]), atol=1e-6)
+    _, clients, _ = setup(Condition("digits01", "IID", 10), 0)  # the quick run's clients: shared compiles
+    Xs, ys = [c.X_train for c in clients], [c.y_train for c in clients]
     cut = batch_for(local, [len(y) for y in ys])
     assert cut.batch_size < local.batch_size
-    np.testing.assert_allclose(train_clients(spec, g1, Xs, ys, cut, [5, 6, 7]), one, atol=1e-5)
+    g1, g2 = init_params(spec, 1), init_params(spec, 2)
+    seeds = list(range(10))
+    one = train_clients(spec, g1, Xs, ys, cut, seeds)
+    np.testing.assert_allclose(train_clients(spec, g1, Xs, ys, local, seeds), one, atol=1e-5)
+    two = train_clients(spec, g2, Xs, ys, cut, seeds)
+    both = train_clients(spec, np.stack([g1] * 10 + [g2] * 10), Xs * 2, ys * 2, cut, seeds * 2)
+    np.testing.assert_allclose(both, np.concatenate([one, two]), atol=1e-6)
     with pytest.raises(ValueError, match="global_params must be"):
         train_clients(spec, np.stack([g1, g2]), Xs, ys, local)
 
@@ -152,6 +153,7 @@ def test_classical_model_learns_and_attacks_apply_to_it():
     shape = (4, 3, 2)
     g = classical.init_params(*shape, 0)
     assert g.size == classical.n_params(*shape) == 23
+    local = batch_for(local, [len(c.y_train) for c in clients])  # as federation() trains: shared compile
     U = classical.train_clients(
         shape,
         np.repeat(g[None], 10, 0),
