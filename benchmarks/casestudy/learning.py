@@ -548,21 +548,24 @@ def _plot_curves(results: dict, figures: Path) -> list[str]:
         if sel and (d, split, attack, fr) not in [p[0] for p in panels]:
             panels.append(((d, split, attack, fr), sel, n))
     panels = panels[:4]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 6.2), squeeze=False)
     rounds = np.arange(1, s["rounds"] + 1)
-    for ax, ((d, split, attack, fr), sel, n) in zip(axes[0], panels, strict=True):
-        for system in SYSTEMS:
-            acc = np.array([c["systems"][system]["accuracy"] for c in sel])
-            style = {"qflchain": {"lw": 2.5, "zorder": 3}, "fedavg": {"ls": "--", "zorder": 4}}.get(
-                system, {}
-            )
-            ax.plot(rounds, acc.mean(0), marker="o", ms=3, label=LABELS[system], **style)
-        ax.axhline(s["targets"][d], color="grey", ls=":", lw=1)
-        what = f"{_pct(fr)} {ATTACK_LABELS[attack]}" if attack else "no attackers"
-        ax.set_title(f"{d}, {split}, {n} clients\n{what}", fontsize=9)
-        ax.set_xlabel("round")
-        ax.set_ylim(0, 1.02)
+    styles = {"qflchain": {"lw": 2.5, "zorder": 3}, "fedavg": {"ls": "--", "zorder": 4}}
+    for col, ((d, split, attack, fr), sel, n) in enumerate(panels):
+        for row, metric in enumerate(("accuracy", "loss")):
+            ax = axes[row][col]
+            for system in SYSTEMS:
+                y = np.array([c["systems"][system][metric] for c in sel])
+                ax.plot(rounds, y.mean(0), marker="o", ms=3, label=LABELS[system], **styles.get(system, {}))
+            if metric == "accuracy":
+                ax.axhline(s["targets"][d], color="grey", ls=":", lw=1)
+                what = f"{_pct(fr)} {ATTACK_LABELS[attack]}" if attack else "no attackers"
+                ax.set_title(f"{d}, {split}, {n} clients\n{what}", fontsize=9)
+                ax.set_ylim(0, 1.02)
+            else:
+                ax.set_xlabel("round")
     axes[0][0].set_ylabel("test accuracy (mean over seeds)")
+    axes[1][0].set_ylabel("test loss (mean over seeds)")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     figures.mkdir(parents=True, exist_ok=True)
@@ -695,7 +698,8 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
         "",
         "![learning curves](case-study/learning-curves.png)",
         "",
-        f"_Test accuracy per round, mean over seeds: {'; '.join(panels)}. The dotted line is the target; "
+        f"_Test accuracy (top) and cross-entropy loss (bottom) per round, mean over seeds: {'; '.join(panels)}. "
+        "The dotted line is the target; "
         "where QFLchain accepts every update its curve is FedAvg's (dashed, on top)._",
         "",
     ]
