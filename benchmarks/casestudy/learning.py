@@ -572,8 +572,8 @@ def _plot_curves(results: dict, figures: Path) -> list[str]:
     fig.savefig(figures / "learning-curves.png", dpi=110, metadata={"Software": None})
     plt.close(fig)
     return [
-        f"{d}, {split}, {n} clients, {ATTACK_LABELS[a] if a else 'no attackers'}"
-        for (d, split, a, _), _, n in panels
+        f"{d}, {split}, {n} clients, {f'{_pct(fr)} {ATTACK_LABELS[a]}' if a else 'no attackers'}"
+        for (d, split, a, fr), _, n in panels
     ]
 
 
