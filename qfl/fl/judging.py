@@ -168,9 +168,9 @@ class Condition:
     n_clients: int
 
 
-def setup(cond: Condition, seed: int):
+def setup(cond: Condition, seed: int, n_features: int = 4):
     """Dataset (test part = the second half of the hold-out), clients, and N_VALIDATORS validators' rows."""
-    ds = load_dataset(cond.dataset, n_features=4, test_fraction=0.4, seed=0)
+    ds = load_dataset(cond.dataset, n_features=n_features, test_fraction=0.4, seed=0)
     split = SPLITS[cond.split]
     pool_X, pool_y = ds.X_test[0::2], ds.y_test[0::2]  # validators' rows; the rest is the test set
     ds = type(ds)(**{**ds.__dict__, "X_test": ds.X_test[1::2], "y_test": ds.y_test[1::2]})

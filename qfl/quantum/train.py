@@ -91,10 +91,11 @@ def _train_one(spec: ModelSpec, cfg: TrainConfig, params0, X, y, n, key):
 
 
 @functools.lru_cache(maxsize=64)
-def _clients_trainer(spec: ModelSpec, cfg: TrainConfig):
-    """Jitted trainer over a stack of clients; one compile per (spec, cfg, shapes)."""
+def _clients_trainer(spec: ModelSpec, cfg: TrainConfig, own_start: bool = False):
+    """Jitted trainer over a stack of clients (each from its own start model when own_start); one compile per
+    (spec, cfg, own_start, shapes)."""
     one = functools.partial(_train_one, spec, cfg)
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, 0, 0, 0)))
+    return jax.jit(jax.vmap(one, in_axes=(0 if own_start else None, 0, 0, 0, 0)))
 
 
 _PRNG_KEYS = jax.jit(jax.vmap(jax.random.PRNGKey))
@@ -122,7 +123,10 @@ def train_clients(
     cfg: TrainConfig,
     seeds: list[int] | None = None,
 ) -> np.ndarray:
-    """Train every client from global_params at once -> (n_clients, n_params); seeds default to cfg.seed + i."""
+    """Train every client from global_params at once -> (n_clients, n_params); seeds default to cfg.seed + i.
+
+    global_params is one start model for all, or (n_clients, n_params): one each (several federations, e.g.
+    one per aggregation rule, trained in one call)."""
     if len(Xs) != len(ys) or not Xs:
         raise ValueError(
             f"need one label array per client and at least one client; got {len(Xs)} X, {len(ys)} y"
@@ -131,6 +135,10 @@ def train_clients(
     if len(seeds) != len(Xs):
         raise ValueError(f"got {len(seeds)} seeds for {len(Xs)} clients")
     params0 = check_params(spec, global_params)
+    if params0.ndim not in (1, 2) or (params0.ndim == 2 and params0.shape[0] != len(Xs)):
+        raise ValueError(
+            f"global_params must be (n_params,) or (n_clients={len(Xs)}, n_params), got {params0.shape}"
+        )
     prepared = [prepare_inputs_np(spec, X) for X in Xs]
     labels = [_check_labels(spec, y) for y in ys]
     sizes = [x.shape[0] for x in prepared]
@@ -145,7 +153,7 @@ def train_clients(
         Y[i, : len(yy)] = yy
     keys = _client_keys(seeds)
     # The seed reaches the trainer through `keys`; keep it out of the cache key so a new seed never recompiles.
-    out = _clients_trainer(spec, cfg.model_copy(update={"seed": 0}))(
+    out = _clients_trainer(spec, cfg.model_copy(update={"seed": 0}), params0.ndim == 2)(
         params0, X, Y, jnp.asarray(sizes, jnp.int32), keys
     )
     return np.array(out, dtype=np.float32)
