@@ -18,7 +18,6 @@ The four quantum federations of a cell train in one vmapped call (one start mode
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import math
@@ -31,9 +30,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from benchmarks.casestudy import classical
+from benchmarks.casestudy.config import load_config
 from qfl.data.datasets import BUILTINS
 from qfl.fl.aggregate import coordinate_median, fedavg, krum
 from qfl.fl.attacks import colluding, label_flip, sign_flip
@@ -46,7 +45,6 @@ from qfl.quantum.spec import PARAMS_PER_QUBIT_LAYER, ModelSpec
 from qfl.quantum.train import TrainConfig, evaluate, evaluate_many, train_clients
 
 PART = "learning"
-ROOT = Path(__file__).resolve().parents[2]
 QUANTUM = ("qflchain", "fedavg", "median", "krum")
 SYSTEMS = (*QUANTUM, "classical")
 LABELS = {
@@ -68,23 +66,6 @@ ATTACK_LABELS = {
 
 # ----------------------------------------------------------------------------------------------------------------
 # configuration
-
-
-def _deep_merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
-def load_config(quick: bool) -> dict:
-    """{"common": ..., "learning": ...} with the `quick:` overrides merged when quick (the driver's job later)."""
-    cfg = {}
-    for name in ("common", PART):
-        raw = yaml.safe_load((ROOT / "experiments" / "case-study" / f"{name}.yaml").read_text())
-        over = raw.pop("quick", {}) or {}
-        cfg[name] = _deep_merge(raw, over) if quick else raw
-    return cfg
 
 
 def model_spec(common: dict, dataset: str, noise: float = 0.0, shots: int | None = None) -> ModelSpec:
@@ -1040,7 +1021,7 @@ def main() -> None:
     args = parser.parse_args()
     import tempfile
 
-    cfg = load_config(args.quick)
+    cfg = load_config(quick=args.quick)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="casestudy-learning-"))
     out.mkdir(parents=True, exist_ok=True)
     results = run(cfg, out, lambda line: print(line, file=sys.stderr, flush=True))

@@ -44,7 +44,9 @@ def test_quick_run_writes_every_part_and_section(quick_run):
         assert heading in page, heading
     for png in (quick_run / "case-study").glob("*.png"):
         assert png.read_bytes()[:4] == b"\x89PNG"
-    linked = [line.split("(case-study/")[1].split(")")[0] for line in page.splitlines() if "(case-study/" in line]
+    linked = [
+        line.split("(case-study/")[1].split(")")[0] for line in page.splitlines() if "(case-study/" in line
+    ]
     assert linked, "the page links no figure"
     for name in linked:
         assert (quick_run / "case-study" / name).is_file(), name
