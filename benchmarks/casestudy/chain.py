@@ -1,8 +1,8 @@
 """Case study, part `chain`: communication, consensus, cost and storage of QFLchain rounds on a real chain
 (anvil), the chain cost of the baselines derived from the same runs, and the money of attacks.
 
-Run alone: `python -m benchmarks.casestudy.chain [--quick]` (prints the markdown, writes the results JSON of a
-full run to benchmarks/results/casestudy-chain.json). Settings: experiments/case-study/{common,chain}.yaml.
+Run alone: `python -m benchmarks.casestudy.chain [--quick]` (prints the markdown), or as a part of the study:
+`python -m benchmarks.casestudy --parts chain`. Settings: experiments/case-study/{common,chain}.yaml.
 
 What is measured, and how:
 - overhead runs: the in-process simulator (qfl.orchestration.sim) on anvil mining a block per transaction;
@@ -36,7 +36,6 @@ import yaml
 from benchmarks.casestudy.config import CONFIG_DIR, ROOT, load_part
 
 PART = "chain"
-RESULTS = ROOT / "benchmarks" / "results" / f"casestudy-{PART}.json"
 WEI = 10**18
 GWEI = 10**9
 PERIOD = 3600  # seconds of every phase: multi-process nodes must not miss a deadline while they compile
@@ -671,7 +670,8 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
     lines = [
         "## Chain overhead: communication, consensus, cost and storage",
         "",
-        f"Measured by `python -m benchmarks.casestudy.chain` (experiments/case-study/chain.yaml; "
+        f"Measured by the `chain` part of `make case-study` (alone: `python -m benchmarks.casestudy --parts chain`;"
+        " experiments/case-study/chain.yaml; "
         f"{results['seconds']['total']:.0f} s for this part: overhead runs {results['seconds']['overhead']:.0f} s, "
         f"block-time runs {results['seconds']['block_time']:.0f} s, attack runs "
         f"{results['seconds']['attacks']:.0f} s). Dataset {s['dataset']} only: the contract sees CIDs, sample "
@@ -1134,9 +1134,6 @@ def main() -> None:
     cfg = load_configs(args.quick)
     with tempfile.TemporaryDirectory(prefix="casestudy-chain-") as tmp:
         results = run(cfg, Path(tmp) / "out", lambda line: print(line, file=sys.stderr, flush=True))
-        if not args.quick:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         figures = Path(args.figures) if args.figures else Path(tmp) / "figures"
         print("\n".join(render(results, cfg, figures)))
 

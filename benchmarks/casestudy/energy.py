@@ -63,6 +63,7 @@ def derive(results: dict) -> dict:
     network_j = bytes_per_client / 1e9 * cfg["network"]["kwh_per_gb"] * J_PER_KWH
     dataset = e["dataset"]
     qpu_j, qpu_terms = qpu_joules(cfg, e["circuits"][dataset], e["rows_per_client_round"])
+    node_j = chain_in["node_cpu_seconds_per_round"] / n * watts  # every node's process CPU, shared out
     train = {
         "vqc_cpu": e["vqc_cpu_s_per_client_round"] * watts,
         "vqc_noisy_cpu": e.get("vqc_noisy_cpu_s_per_client_round", 0.0) * watts,
@@ -70,8 +71,8 @@ def derive(results: dict) -> dict:
         "vqc_qpu": qpu_j,
     }
     systems = {
-        "QFLchain, VQC simulated on a CPU": train["vqc_cpu"] + chain_j + network_j,
-        "QFLchain, VQC on a quantum processor": train["vqc_qpu"] + chain_j + network_j,
+        "QFLchain, VQC simulated on a CPU": train["vqc_cpu"] + node_j + chain_j + network_j,
+        "QFLchain, VQC on a quantum processor": train["vqc_qpu"] + node_j + chain_j + network_j,
         "centralised QFL, VQC simulated on a CPU": train["vqc_cpu"] + network_j,
         "classical FL (small network), CPU": train["classical_cpu"] + network_j,
     }
@@ -80,6 +81,8 @@ def derive(results: dict) -> dict:
         "clients": n,
         "j_per_gas": j_per_gas,
         "chain_j": chain_j,
+        "node_j": node_j,
+        "node_cpu_s": chain_in["node_cpu_seconds_per_round"] / n,
         "network_j": network_j,
         "bytes_per_client": bytes_per_client,
         "gas_per_client": chain_in["gas_per_round"] / n,
@@ -90,7 +93,17 @@ def derive(results: dict) -> dict:
     }
 
 
-def _j(x: float) -> str:
+def _times(x: float) -> str:
+    """A ratio to 2 significant digits, in words for large ones."""
+    if x >= 1e6:
+        exponent = len(str(int(x))) - 1
+        return f"{x / 10**exponent:.1f} x 10^{exponent} times"
+    if x >= 1e3:
+        return f"{x:,.0f} times"
+    return f"{x:.2g}x"
+
+
+def format_joules(x: float) -> str:
     """Joules with a readable unit."""
     if x >= J_PER_KWH / 10:
         return f"{x / J_PER_KWH:,.2f} kWh"
@@ -115,26 +128,28 @@ def render(results: dict, figures: Path) -> list[str]:
         "| term | formula | inputs (this run) | per client and round |",
         "|---|---|---|---:|",
         f"| VQC training, simulated on a CPU | CPU s x W/core | {e['vqc_cpu_s_per_client_round']:.4g} s x"
-        f" {cfg['cpu']['watts_per_core']} W | {_j(t['vqc_cpu'])} |",
+        f" {cfg['cpu']['watts_per_core']} W | {format_joules(t['vqc_cpu'])} |",
     ]
     if t["vqc_noisy_cpu"]:
         lines.append(
             f"| same, with depolarizing noise and finite shots (density matrices) | CPU s x W/core |"
             f" {e['vqc_noisy_cpu_s_per_client_round']:.4g} s x {cfg['cpu']['watts_per_core']} W |"
-            f" {_j(t['vqc_noisy_cpu'])} |"
+            f" {format_joules(t['vqc_noisy_cpu'])} |"
         )
     qt = d["qpu_terms"]
     lines += [
         f"| VQC training on a quantum processor | rows x (2 x params + 1) x shots x shot time x system W |"
         f" {e['rows_per_client_round']:.4g} rows x {e['circuits'][d['dataset']]['parameter_shift_executions_per_gradient']}"
         f" executions x {q['shots']} shots x {qt['shot_s'] * 1e6:.1f} µs x {q['system_watts']:,.0f} W"
-        f" = {qt['qpu_seconds'] / 3600:,.2f} h of QPU time | {_j(t['vqc_qpu'])} |",
+        f" = {qt['qpu_seconds'] / 3600:,.2f} h of QPU time | {format_joules(t['vqc_qpu'])} |",
         f"| classical network training on a CPU | CPU s x W/core | {e['classical_cpu_s_per_client_round']:.4g} s x"
-        f" {cfg['cpu']['watts_per_core']} W | {_j(t['classical_cpu'])} |",
+        f" {cfg['cpu']['watts_per_core']} W | {format_joules(t['classical_cpu'])} |",
+        f"| node software (binding, codec, store, judging) on a CPU | CPU s x W/core | {d['node_cpu_s']:.4g} s"
+        f" x {cfg['cpu']['watts_per_core']} W | {format_joules(d['node_j'])} |",
         f"| the chain's share (attributional) | gas per client x J/gas | {d['gas_per_client']:,.0f} gas x"
-        f" {d['j_per_gas']:.3g} J | {_j(d['chain_j'])} |",
+        f" {d['j_per_gas']:.3g} J | {format_joules(d['chain_j'])} |",
         f"| data through the store | bytes x kWh/GB | {d['bytes_per_client']:,.0f} B x {cfg['network']['kwh_per_gb']}"
-        f" kWh/GB | {_j(d['network_j'])} |",
+        f" kWh/GB | {format_joules(d['network_j'])} |",
         "",
         f"Inputs: training on {e['dataset']} ({e['split']}, {e['clients']} clients, {e['rows_per_client_round']:.4g}"
         f" rows a client-round), CPU time from `time.process_time` over {e['repeats']} repeats; gas and bytes"
@@ -142,20 +157,22 @@ def render(results: dict, figures: Path) -> list[str]:
         "",
         "| system | per client and round |",
         "|---|---:|",
-        *(f"| {name} | {_j(j)} |" for name, j in d["systems_j"].items()),
+        *(f"| {name} | {format_joules(j)} |" for name, j in d["systems_j"].items()),
         "",
     ]
-    ratio_chain = d["chain_j"] / max(t["vqc_cpu"], 1e-12)
-    ratio_qpu = t["vqc_qpu"] / max(t["vqc_cpu"], 1e-12)
+    sim_total = d["systems_j"]["QFLchain, VQC simulated on a CPU"]
+    central = d["systems_j"]["centralised QFL, VQC simulated on a CPU"]
+    qpu_share = d["chain_j"] / d["systems_j"]["QFLchain, VQC on a quantum processor"]
     lines += [
-        f"Reading: the chain's attributed share ({_j(d['chain_j'])}) is {ratio_chain:,.0f}x the energy of"
-        f" simulating the client's 4-qubit training on a CPU ({_j(t['vqc_cpu'])}), so on these numbers QFLchain"
-        " spends more energy per round than centralised QFL, almost all of it the chain's share. That share is"
-        " attributional (the network's yearly energy spread over its gas); a proof-of-stake chain's validators"
-        " run whether or not the round's transactions exist, so the marginal energy is close to zero. Training"
-        f" the same circuit on a quantum processor by parameter shift would cost {_j(t['vqc_qpu'])}, {ratio_qpu:,.0f}x"
-        " the simulation, almost all of it shot overhead: at 4 qubits simulation is far cheaper than hardware,"
-        " and a quantum advantage in energy needs circuits no CPU can simulate.",
+        f"Reading: with the client's 4-qubit circuit simulated on a CPU, a QFLchain client-round costs"
+        f" {format_joules(sim_total)} against centralised QFL's {format_joules(central)} ({_times(sim_total / central)}),"
+        f" and the chain's attributed share is {d['chain_j'] / sim_total:.1%} of it. That share is attributional"
+        " (the network's yearly energy spread over its gas); a proof-of-stake chain's validators run whether or"
+        " not the round's transactions exist, so the marginal energy is close to zero. Training the same circuit"
+        f" on a quantum processor by parameter shift would cost {format_joules(t['vqc_qpu'])} a client-round"
+        f" ({_times(t['vqc_qpu'] / max(t['vqc_cpu'], 1e-12))} the simulation, almost all of it shot overhead), and"
+        f" the chain would then be {qpu_share:.1%} of the energy: at 4 qubits simulation is far cheaper than"
+        " hardware, and a quantum advantage in energy needs circuits no CPU can simulate.",
         "",
         "Sources of the parameters:",
         "",

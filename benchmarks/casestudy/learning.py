@@ -591,7 +591,7 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
     seeds = s["seeds"]
     L: list[str] = []
     quick = "--quick" if len(seeds) == 1 and s["rounds"] <= 3 else ""
-    cmd = f"python -m benchmarks.casestudy.learning {quick}".strip()
+    cmd = f"python -m benchmarks.casestudy --parts learning {quick}".strip()
     models = "; ".join(
         f"{d}: {m['n_qubits']} qubits, {m['n_layers']} layers, {m['encoding']} encoding, {m['ansatz']} ansatz, "
         f"{m['n_classes']} classes"

@@ -1,8 +1,8 @@
 """Case study, scaling: per-round gas, time, transactions, bytes and memory from 10 to 1,000 clients, fitted
 growth rates, and the gas of settling 10,000 updates against the EIP-7825 per-transaction cap.
 
-Run alone: `python -m benchmarks.casestudy.scaling [--quick]` (prints the markdown, writes
-benchmarks/results/casestudy-scaling.json unless --quick).
+Run alone: `python -m benchmarks.casestudy.scaling [--quick]` (prints the markdown), or as a part of the
+study: `python -m benchmarks.casestudy --parts scaling`.
 
 Rounds: `benchmarks.rounds.in_process` (the simulator, every client in one process, on anvil), one child
 process per client count (`--point`), so that each count's resident memory is its own. After the set-up and
@@ -30,7 +30,6 @@ import numpy as np
 from benchmarks.casestudy.config import ROOT, load_config
 
 PART = "scaling"
-RESULTS = ROOT / "benchmarks" / "results" / "casestudy-scaling.json"
 TX_CAP = 16_777_216  # EIP-7825: the most gas one transaction may use
 
 # Steady-round metrics that get a fit: key -> (label, unit).
@@ -393,7 +392,8 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
         f"{_n(points[0]['clients'])} to {_n(points[-1]['clients'])} clients, and settling "
         f"{_n(s['updates'])} updates",
         "",
-        "Command: `python -m benchmarks.casestudy.scaling` (configs `experiments/case-study/common.yaml`, "
+        "Command: the `scaling` part of `make case-study` (alone: `python -m benchmarks.casestudy --parts scaling`;"
+        " configs `experiments/case-study/common.yaml`, "
         f"`experiments/case-study/scaling.yaml`); the part took {results['seconds'] / 60:.1f} min on this 2-core "
         "machine.",
         "",
@@ -583,9 +583,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qfl-casestudy-scaling-") as tmp:
         results = run(cfg, Path(tmp) / "out", lambda line: print(line, file=sys.stderr, flush=True))
         figures = args.figures or Path(tmp) / "figures"
-        if not args.quick:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         print("\n".join(render(results, cfg, figures)))
 
 

@@ -12,18 +12,15 @@ import json
 import pytest
 
 from benchmarks.casestudy import chain
+from benchmarks.casestudy.config import ROOT
 
 GAS_CAP = 16_777_216  # EIP-7825: the most gas one transaction may use
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    cfg = chain.load_configs(quick=True)
-    # Free riders are rejected under every split (docs/learning.md), so the attack's money is predictable.
-    cfg["chain"]["attacks"] = cfg["chain"]["attacks"] | {"kinds": ["free_rider"]}
-    lines: list[str] = []
-    results = chain.run(cfg, tmp_path_factory.mktemp("chain"), lines.append)
-    return cfg, results, lines
+def quick(quick_run):
+    """(config, this part's results, its progress lines) from the folder's one quick case study."""
+    return quick_run.part("chain")
 
 
 def test_quick_run_reads_every_round_back(quick):
@@ -80,10 +77,9 @@ def test_render_is_deterministic(quick, tmp_path):
 
 
 def test_committed_full_results_cover_every_condition(tmp_path):
-    if not chain.RESULTS.exists():
-        pytest.skip("no committed full results yet")
-    results = json.loads(chain.RESULTS.read_text())
-    cfg = chain.load_configs(quick=False)
+    saved = json.loads((ROOT / "docs" / "case-study" / "results.json").read_text())
+    results, cfg = saved["parts"]["chain"], saved["config"]
+    assert saved["quick"] is False
     mine = cfg["chain"]
     assert [r["n_clients"] for r in results["overhead"]] == mine["overhead"]["clients"]
     assert [b["block_time"] for b in results["block_time"]] == mine["block_time"]["block_times"]

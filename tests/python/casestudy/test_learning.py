@@ -19,7 +19,6 @@ from benchmarks.casestudy.learning import (
     local_config,
     model_spec,
     render,
-    run,
 )
 from qfl.fl.judge import JudgeMemory, geometry, grade, judge_round, label_balance, loss_changes
 from qfl.fl.judging import Condition, setup
@@ -28,11 +27,9 @@ from qfl.quantum.train import train_clients
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    cfg = load_config(quick=True)
-    lines: list[str] = []
-    res = run(cfg, tmp_path_factory.mktemp("learning"), lines.append)
-    return cfg, json.loads(json.dumps(res)), lines  # what the driver stores and reads back
+def quick(quick_run):
+    """(config, this part's results, its progress lines) from the folder's one quick case study."""
+    return quick_run.part("learning")
 
 
 def _cell(res, split, attack, fraction, seed=0):

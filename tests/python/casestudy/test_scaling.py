@@ -12,11 +12,9 @@ from benchmarks.casestudy import scaling
 
 
 @pytest.fixture(scope="module")
-def quick(tmp_path_factory):
-    cfg = scaling.load_config(quick=True)
-    lines: list[str] = []
-    results = scaling.run(cfg, tmp_path_factory.mktemp("scaling-out"), lines.append)
-    return cfg, results, lines
+def quick(quick_run):
+    """(config, this part's results, its progress lines) from the folder's one quick case study."""
+    return quick_run.part("scaling")
 
 
 def test_fit_recovers_known_growth():
