@@ -22,7 +22,14 @@ import time
 import traceback
 from pathlib import Path
 
-from benchmarks.casestudy.config import CONFIG_DIR, MEASURED_PARTS, ROOT, CaseStudyError, load_config
+from benchmarks.casestudy.config import (
+    CONFIG_DIR,
+    MEASURED_PARTS,
+    ROOT,
+    CaseStudyError,
+    load_config,
+    load_part,
+)
 from benchmarks.casestudy.document import render_document
 
 
@@ -152,6 +159,9 @@ def _main(args: argparse.Namespace) -> int:
     missing = [p for p in MEASURED_PARTS if p not in results.get("parts", {})]
     if missing:
         raise CaseStudyError(f"{results_path} lacks the part(s) {missing}: run them with --parts")
+    # the energy model measures nothing: its parameters are read afresh, saved with the results, then priced
+    results["config"]["energy"] = load_part(args.config / "energy.yaml", results["quick"])
+    write_atomic(results_path, json.dumps(results, indent=1, sort_keys=True) + "\n")
     write_atomic(doc_path, render_document(results, figures))
     total = sum(results["seconds"].values())
     print(f"wrote {doc_path} ({total / 60:.1f} min of measurement)")
