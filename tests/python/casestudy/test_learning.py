@@ -88,7 +88,7 @@ def test_render_is_deterministic_and_states_the_grid(quick, tmp_path):
     assert first == again
     text = "\n".join(first)
     assert first[0].startswith("## ")
-    assert "python -m benchmarks.casestudy.learning --quick" in text
+    assert "python -m benchmarks.casestudy --parts learning --quick" in text
     assert all(LABELS[s] in text for s in (*SYSTEMS, "local"))
     assert "Where QFLchain does not win" in text and "/tmp" not in text
     assert (tmp_path / "a" / "learning-curves.png").stat().st_size > 0
