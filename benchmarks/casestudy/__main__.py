@@ -152,7 +152,8 @@ def _main(args: argparse.Namespace) -> int:
                 f"(--parts {','.join(sorted(set(parts) | set(stale)))})"
             )
         results["config"] = cfg
-        results["commit"] = git_commit()
+        commit = git_commit()
+        results.setdefault("commits", {}).update({part: commit for part in parts})
         with tempfile.TemporaryDirectory(prefix="qfl-case-study-") as scratch:
             run_parts(cfg, parts, results, results_path, Path(scratch))
     results = read_results(results_path)

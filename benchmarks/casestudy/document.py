@@ -48,6 +48,17 @@ def _setup_lines(results: dict) -> list[str]:
     return lines
 
 
+def _commits(results: dict) -> str:
+    """The commit each part ran at ("commit abc" when they agree)."""
+    commits = results.get("commits", {})
+    by_commit: dict[str, list[str]] = {}
+    for part in MEASURED_PARTS:
+        by_commit.setdefault(commits.get(part, "unknown"), []).append(part)
+    if len(by_commit) == 1:
+        return f"commit {next(iter(by_commit))}"
+    return "; ".join(f"{', '.join(parts)} at commit {c}" for c, parts in by_commit.items())
+
+
 def _provenance_lines(results: dict) -> list[str]:
     quick = results.get("quick", False)
     command = "python -m benchmarks.casestudy" + (" --quick" if quick else "")
@@ -60,7 +71,7 @@ def _provenance_lines(results: dict) -> list[str]:
         " alone. `python -m benchmarks.casestudy --render-only` rewrites the page from the saved results;"
         " `--check` (run by the tests) fails if the page is not their rendering.",
         "",
-        f"This run{' (quick variant)' if quick else ''}: commit {results.get('commit', 'unknown')}, on the shared"
+        f"This run{' (quick variant)' if quick else ''}: {_commits(results)}, on the shared"
         f" 2-core machine without a GPU; {rows}; **{total / 60:.1f} min in all**.",
         "",
     ]

@@ -68,7 +68,7 @@ def _learning(learning: dict) -> tuple[list[str], list[str]]:
         )
     if worse:
         losses.append(
-            f"**It misses gradient-direction attacks**: at {top:.0%} malicious clients, "
+            f"**It misses label and sign flipping**: at {top:.0%} malicious clients, "
             + "; ".join(
                 f"{ATTACK_NAMES[a]} leaves it at {o:.3f} against FedAvg/BlockFL's {s:.3f} (committee recall"
                 f" {rc:.2f}; the better robust rule {r:.3f})"
