@@ -896,6 +896,13 @@ def render(results: dict, cfg: dict, figures: Path) -> list[str]:
     return L
 
 
+def _noise_cost(results: dict) -> str:
+    """How many times the exact simulation's CPU time the noisy one took (energy inputs of this run)."""
+    e = results["energy_inputs"]
+    noisy, exact = e.get("vqc_noisy_cpu_s_per_client_round"), e.get("vqc_cpu_s_per_client_round")
+    return f"about {noisy / exact:.0f} times" if noisy and exact else "many times"
+
+
 def _render_noise(results: dict, idx: dict) -> list[str]:
     nc = results["noise_cells"]
     if not nc:
@@ -910,7 +917,10 @@ def _render_noise(results: dict, idx: dict) -> list[str]:
         "",
         "### With quantum noise: depolarizing channels and finite shots",
         "",
-        f"The same cells simulated as density matrices with depolarizing probability {nz['depolarizing']} on "
+        "A subset of the main grid (the rows below; density-matrix simulation costs"
+        f" {_noise_cost(results)} the exact state vector's CPU time per client-round, so the whole grid would not"
+        " fit the study's hour), simulated as density matrices with"
+        f" depolarizing probability {nz['depolarizing']} on "
         f"every qubit after every layer and {nz['shots']} shots per expectation (validators and the test "
         f"evaluation see the same noise); test accuracy after {nz['rounds']} rounds, exact | noisy, mean ± std "
         f"over seeds {', '.join(str(x) for x in seeds)}.",
