@@ -560,7 +560,10 @@ def test_item12_rounds_with_nothing_to_decide_pay_validators_nothing(six, accoun
     play.draw(rnd)
     play.vote(rnd, lambda v: bytes([100] * play.view(rnd).revealCount))
     outcomes = play.settle(rnd)
-    assert {o.outcome for o in outcomes.values()} == {Outcome.NEUTRAL}
+    # Neutral, or unvalidated where the draw gave every seat to the update's own trainer (anvil's random
+    # prevrandao does that now and then): either way nothing was decided.
+    kinds = {o.outcome for o in outcomes.values()}
+    assert Outcome.NEUTRAL in kinds and kinds <= {Outcome.NEUTRAL, Outcome.UNVALIDATED}
     reps = {m.address: fed.getClient(m.address).reputation for m, _ in play.committee(rnd)}
     for addr, log in play.settle_validators(rnd).items():
         assert log.reward == 0 and log.decisions == 0 and log.reputation == reps[addr]
