@@ -68,6 +68,10 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def save_results(results_path: Path, results: dict) -> None:
+    write_atomic(results_path, json.dumps(results, indent=1, sort_keys=True) + "\n")
+
+
 def run_parts(cfg: dict, parts: list[str], results: dict, results_path: Path, scratch: Path) -> None:
     """Run each part in turn, saving results.json after each."""
     for part in parts:
@@ -79,7 +83,7 @@ def run_parts(cfg: dict, parts: list[str], results: dict, results_path: Path, sc
         data = module.run(cfg, folder, lambda line, part=part: print(f"   [{part}] {line}", flush=True))
         results["parts"][part] = data
         results["seconds"][part] = round(time.perf_counter() - start, 1)
-        write_atomic(results_path, json.dumps(results, indent=1, sort_keys=True) + "\n")
+        save_results(results_path, results)
         print(f"   {part}: {results['seconds'][part]:.0f} s", flush=True)
 
 
@@ -162,7 +166,7 @@ def _main(args: argparse.Namespace) -> int:
         raise CaseStudyError(f"{results_path} lacks the part(s) {missing}: run them with --parts")
     # the energy model measures nothing: its parameters are read afresh, saved with the results, then priced
     results["config"]["energy"] = load_part(args.config / "energy.yaml", results["quick"])
-    write_atomic(results_path, json.dumps(results, indent=1, sort_keys=True) + "\n")
+    save_results(results_path, results)
     write_atomic(doc_path, render_document(results, figures))
     total = sum(results["seconds"].values())
     print(f"wrote {doc_path} ({total / 60:.1f} min of measurement)")

@@ -1,8 +1,8 @@
 """Case study, part `chain`: communication, consensus, cost and storage of QFLchain rounds on a real chain
 (anvil), the chain cost of the baselines derived from the same runs, and the money of attacks.
 
-Run alone: `python -m benchmarks.casestudy.chain [--quick]` (prints the markdown), or as a part of the study:
-`python -m benchmarks.casestudy --parts chain`. Settings: experiments/case-study/{common,chain}.yaml.
+Run it as a part of the study: `python -m benchmarks.casestudy --parts chain`.
+Settings: experiments/case-study/{common,chain}.yaml.
 
 What is measured, and how:
 - overhead runs: the in-process simulator (qfl.orchestration.sim) on anvil mining a block per transaction;
@@ -18,14 +18,11 @@ What is measured, and how:
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import os
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.casestudy.config import CONFIG_DIR, ROOT, load_part
+from benchmarks.casestudy.config import ROOT
 
 PART = "chain"
 WEI = 10**18
@@ -59,11 +56,6 @@ BLOCKFL_METHODS["postGlobalModel"] = "once"
 
 
 # ---------------------------------------------------------------------------------------------- configs
-
-
-def load_configs(quick: bool = False) -> dict:
-    """{"common": ..., "chain": ...} with each file's `quick:` overrides applied when `quick`."""
-    return {name: load_part(CONFIG_DIR / f"{name}.yaml", quick) for name in ("common", PART)}
 
 
 def experiment(
@@ -1121,22 +1113,3 @@ def _figures(results: dict, figures: Path) -> list[str]:
         plt.close(fig)
         lines += ["![attacker and honest profit](case-study/chain-attacks.png)", ""]
     return lines
-
-
-# ---------------------------------------------------------------------------------------------- alone
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description="Case study, part chain: run it alone and print its markdown.")
-    ap.add_argument("--quick", action="store_true", help="the quick settings (chain.yaml's quick:)")
-    ap.add_argument("--figures", default=None, help="folder for the PNGs (default: a temporary one)")
-    args = ap.parse_args()
-    cfg = load_configs(args.quick)
-    with tempfile.TemporaryDirectory(prefix="casestudy-chain-") as tmp:
-        results = run(cfg, Path(tmp) / "out", lambda line: print(line, file=sys.stderr, flush=True))
-        figures = Path(args.figures) if args.figures else Path(tmp) / "figures"
-        print("\n".join(render(results, cfg, figures)))
-
-
-if __name__ == "__main__":
-    main()

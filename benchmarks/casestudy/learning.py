@@ -1,6 +1,6 @@
 """The case study's learning part: training and security of every system, the protocol simulated off-chain.
 
-`python -m benchmarks.casestudy.learning [--quick]` runs it alone and prints its markdown.
+`python -m benchmarks.casestudy --parts learning [--quick]` runs it as a part of the study.
 
 Every cell (dataset, split, clients, seed, attack, malicious fraction) is one federation per system, all on the same
 clients, validators, start model and local-training seeds:
@@ -17,12 +17,9 @@ The four quantum federations of a cell train in one vmapped call (one start mode
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
 import resource
-import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +29,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.casestudy import classical
-from benchmarks.casestudy.config import load_config
 from qfl.data.datasets import BUILTINS
 from qfl.fl.aggregate import coordinate_median, fedavg, krum
 from qfl.fl.attacks import colluding, label_flip, sign_flip
@@ -459,7 +455,6 @@ def run(cfg: dict, out: Path, log: Callable[[str], None]) -> dict:
     # CPU seconds of this process and its finished workers: the wall time above depends on what else runs
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     res["cpu_seconds"] = round(time.process_time() - c0 + children.ru_utime + children.ru_stime - ch0, 1)
-    (Path(out) / "learning.json").write_text(json.dumps(res))
     return res
 
 
@@ -1022,22 +1017,3 @@ def _render_losses(results: dict, idx: dict, losses: dict) -> list[str]:
                 f"attackers {LABELS[x]} is at {base[x]:.3f}, QFLchain at {base['qflchain']:.3f})."
             )
     return L
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the quick: overrides of the configs")
-    parser.add_argument("--out", default=None, help="folder for results and figures (default: a temp folder)")
-    args = parser.parse_args()
-    import tempfile
-
-    cfg = load_config(quick=args.quick)
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="casestudy-learning-"))
-    out.mkdir(parents=True, exist_ok=True)
-    results = run(cfg, out, lambda line: print(line, file=sys.stderr, flush=True))
-    print("\n".join(render(results, cfg, out / "case-study")))
-    print(f"results: {out / 'learning.json'}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,8 +1,7 @@
 """Case study, scaling: per-round gas, time, transactions, bytes and memory from 10 to 1,000 clients, fitted
 growth rates, and the gas of settling 10,000 updates against the EIP-7825 per-transaction cap.
 
-Run alone: `python -m benchmarks.casestudy.scaling [--quick]` (prints the markdown), or as a part of the
-study: `python -m benchmarks.casestudy --parts scaling`.
+Run it as a part of the study: `python -m benchmarks.casestudy --parts scaling`.
 
 Rounds: `benchmarks.rounds.in_process` (the simulator, every client in one process, on anvil), one child
 process per client count (`--point`), so that each count's resident memory is its own. After the set-up and
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.casestudy.config import ROOT, load_config
+from benchmarks.casestudy.config import ROOT
 
 PART = "scaling"
 TX_CAP = 16_777_216  # EIP-7825: the most gas one transaction may use
@@ -568,22 +567,13 @@ def _reading(results: dict) -> list[str]:
 
 
 def main() -> None:
+    """One client count in a fresh interpreter (`run_point` starts these children); the study runs the part."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="the quick overrides (seconds, not minutes)")
-    ap.add_argument("--figures", type=Path, help="write the PNGs here (default: a temporary folder)")
-    ap.add_argument("--point", type=int, help=argparse.SUPPRESS)  # internal: one client count (a child)
-    ap.add_argument("--rounds", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--config", help=argparse.SUPPRESS)
-    ap.add_argument("--result", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.point is not None:
-        _child(args)
-        return
-    cfg = load_config(quick=args.quick)
-    with tempfile.TemporaryDirectory(prefix="qfl-casestudy-scaling-") as tmp:
-        results = run(cfg, Path(tmp) / "out", lambda line: print(line, file=sys.stderr, flush=True))
-        figures = args.figures or Path(tmp) / "figures"
-        print("\n".join(render(results, cfg, figures)))
+    ap.add_argument("--point", type=int, required=True)
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--config")
+    ap.add_argument("--result")
+    _child(ap.parse_args())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The quick config (experiments/case-study/chain.yaml `quick:`) runs in about 20 s: 4 clients for 2 rounds read
 back from anvil, and one free-riding attacker among 4 clients for 1 round. The committed full results
-(benchmarks/results/casestudy-chain.json) are checked for every condition and re-rendered.
+(docs/case-study/results.json) are checked for every condition and re-rendered.
 """
 
 from __future__ import annotations

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from benchmarks.casestudy import classical
+from benchmarks.casestudy.config import load_config
 from benchmarks.casestudy.learning import (
     LABELS,
     SYSTEMS,
     batch_for,
     check_config,
     federation,
-    load_config,
     local_config,
     model_spec,
     render,
